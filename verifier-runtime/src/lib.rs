@@ -1,1 +1,8 @@
+//! Launch-time integrity verification for Midcore bundles.
+//!
+//! This crate owns every format the toolchain writes: the strict ASAR reader,
+//! the signed integrity manifest, WASM sidecars, key ids and the trust set.
+//! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![forbid(unsafe_code)]
+
+pub mod crypto;
