@@ -3,6 +3,8 @@
 //! This crate owns every format the toolchain writes: the strict ASAR reader,
 //! the signed integrity manifest, WASM sidecars, key ids and the trust set.
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod crypto;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
