@@ -5,6 +5,10 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![deny(unsafe_code)]
 
+pub mod bundle;
 pub mod crypto;
+pub mod json;
+pub mod manifest;
+pub mod sidecar;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
