@@ -95,7 +95,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let pool = RunnerPool::new(config).map_err(|error| (EXIT_HOST_ERROR, error.to_string()))?;
 
     // 4. Load the runner: name check, manifest, sidecar, compile.
-    let runner = pool.load(&manifest, &trusted, &args.runner).map_err(|error| {
+    let runner = pool.load(&manifest, &args.runner).map_err(|error| {
         let status = if error.is_refusal() { EXIT_REFUSED } else { EXIT_HOST_ERROR };
         (status, error.to_string())
     })?;

@@ -149,6 +149,14 @@ pub(crate) fn scan_module(module: &[u8]) -> ModuleShape {
                 }
             }
             Payload::TagSection(_) => has_tags = true,
+            // Toolchains list the features they compiled with; "+atomics" (or
+            // "+shared-mem") names the threads proposal before a slow compile.
+            // A module that leaves the section out is still caught by the compiler.
+            Payload::CustomSection(section) if section.name() == "target_features" => {
+                if declares_threads(section.data()) {
+                    shape.note(WasmFeature::Threads);
+                }
+            }
             Payload::CodeSectionEntry(body) if has_tags && !has_legacy_exceptions => {
                 has_legacy_exceptions = body_uses_legacy_exceptions(&body);
             }
@@ -169,6 +177,20 @@ impl ModuleShape {
             self.unsupported.push(feature);
         }
     }
+}
+
+/// Reads a `target_features` section: a count, then entries of a prefix byte
+/// (`+` used, `-` not used, `=` required) and a length-prefixed name.
+fn declares_threads(data: &[u8]) -> bool {
+    let mut reader = wasmtime::wasmparser::BinaryReader::new(data, 0);
+    let Ok(count) = reader.read_var_u32() else { return false };
+    for _ in 0..count {
+        let (Ok(prefix), Ok(name)) = (reader.read_u8(), reader.read_string()) else { return false };
+        if prefix != b'-' && matches!(name, "atomics" | "shared-mem") {
+            return true;
+        }
+    }
+    false
 }
 
 fn body_uses_legacy_exceptions(body: &wasmtime::wasmparser::FunctionBody<'_>) -> bool {

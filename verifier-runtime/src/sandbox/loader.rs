@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::limits::Limit;
 use super::pool::{Runner, RunnerPool};
 use super::{LoadError, VerifiedModule};
-use crate::crypto::{TrustedKeys, sha256};
+use crate::crypto::sha256;
 use crate::launch::VerifiedManifest;
 
 /// The runners folder, relative to the bundle root, with `/` separators.
@@ -54,9 +54,10 @@ impl RunnerPool {
     /// symbolic links and anything but regular files; read each once (the
     /// module up to [`Limits::max_module_bytes`](super::Limits)); compare both
     /// with the manifest's SHA-256 and size; verify the sidecar signature over
-    /// the module bytes with `trusted`; compile those same bytes.
-    pub fn load(&self, manifest: &VerifiedManifest, trusted: &TrustedKeys, name: &str) -> Result<Runner, LoadError> {
-        let verified = read_verified(manifest, trusted, name, self.limits().max_module_bytes, self.cache_dir())?;
+    /// the module bytes with the manifest's trusted keys (the pinned keys plus
+    /// the manifest's own key); compile those same bytes.
+    pub fn load(&self, manifest: &VerifiedManifest, name: &str) -> Result<Runner, LoadError> {
+        let verified = read_verified(manifest, name, self.limits().max_module_bytes, self.cache_dir())?;
         self.prepare(name, &verified.bytes, verified.sha256, Some(verified.key_id))
     }
 
@@ -67,7 +68,6 @@ impl RunnerPool {
 
 fn read_verified(
     manifest: &VerifiedManifest,
-    trusted: &TrustedKeys,
     name: &str,
     max_module_bytes: u64,
     cache_dir: Option<&Path>,
@@ -109,7 +109,7 @@ fn read_verified(
     check_manifest_entry(manifest, name, &sidecar_rel, &sha256(&sidecar), sidecar.len())?;
 
     // 5. The sidecar signature covers the same in-memory bytes.
-    let key_id = crate::sidecar::verify_module(&bytes, &sidecar, trusted)
+    let key_id = crate::sidecar::verify_module(&bytes, &sidecar, manifest.trusted_keys())
         .map_err(|source| LoadError::Sidecar { runner: name.to_owned(), source })?;
     tracing::debug!(runner = name, %key_id, "runner verified against manifest and sidecar");
     Ok(VerifiedModule { bytes, sha256: digest, key_id })

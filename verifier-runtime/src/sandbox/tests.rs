@@ -254,3 +254,4 @@ fn runner_names_with_paths_are_rejected() {
     }
     assert_eq!(runner_path("echo").expect("plain name"), "local-compute/runners/echo.wasm");
 }
+
