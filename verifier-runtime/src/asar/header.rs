@@ -1,7 +1,7 @@
 //! Parsing of the 16-byte header prefix and the JSON header, without file I/O.
 
 use crate::crypto::parse_lower_hex_32;
-use crate::json::{self, Object, Value};
+use crate::json::{self, JsonError, Object, Value};
 
 use super::error::{AsarErrorKind, HeaderError};
 use super::links::{self, LinkTable};
@@ -136,8 +136,16 @@ pub(crate) fn parse_header_json_with_links(
     json: &[u8],
     data_len: u64,
 ) -> Result<(Vec<Entry>, LinkTable), HeaderError> {
-    let root = json::parse_with_depth(json, MAX_HEADER_JSON_DEPTH)
-        .map_err(|error| HeaderError::new(AsarErrorKind::InvalidJson(error)))?;
+    let root = json::parse_with_depth(json, MAX_HEADER_JSON_DEPTH).map_err(|error| {
+        let entry = match &error {
+            JsonError::DuplicateKey { key, offset } => duplicate_key_entry(json, *offset, key),
+            _ => None,
+        };
+        HeaderError {
+            entry,
+            kind: AsarErrorKind::InvalidJson(error),
+        }
+    })?;
     let mut entries = collect_entries(&root, data_len)?;
     drop(root);
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
@@ -512,4 +520,73 @@ fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
         }
     }
     Ok(())
+}
+
+/// Finds the entry path at which a duplicate key sits, by scanning the JSON text that
+/// the parser had accepted up to `offset`: the names are the keys of `files` objects.
+/// Returns `None` when the duplicate is not inside any entry (at the root, for example).
+fn duplicate_key_entry(json: &[u8], offset: usize, duplicate: &str) -> Option<String> {
+    // Each open object with its latest key; arrays are kept as `None` so depths stay right.
+    let mut open: Vec<Option<String>> = Vec::new();
+    let mut position = 0;
+    while position < offset.min(json.len()) {
+        match json[position] {
+            b'{' => open.push(Some(String::new())),
+            b'[' => open.push(None),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b'"' => {
+                let end = string_end(json, position)?;
+                let after_colon =
+                    json[end..].iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b':');
+                if after_colon {
+                    let key = match json::parse(&json[position..end]) {
+                        Ok(Value::String(key)) => key,
+                        _ => return None,
+                    };
+                    if let Some(Some(current)) = open.last_mut() {
+                        *current = key;
+                    }
+                }
+                position = end;
+                continue;
+            }
+            _ => {}
+        }
+        position += 1;
+    }
+
+    // Names are the keys of objects that are the value of a `files` member.
+    let mut names: Vec<&str> = Vec::new();
+    let innermost = open.len().checked_sub(1)?;
+    for level in (1..open.len()).step_by(2) {
+        let parent_key = open[level - 1].as_deref()?;
+        if parent_key != "files" {
+            break;
+        }
+        names.push(if level == innermost {
+            duplicate
+        } else {
+            open[level].as_deref()?
+        });
+    }
+    if names.is_empty() {
+        None
+    } else {
+        Some(names.join("/"))
+    }
+}
+
+/// Returns the offset just past the string literal that starts at `start`.
+fn string_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut position = start + 1;
+    while position < json.len() {
+        match json[position] {
+            b'\\' => position += 2,
+            b'"' => return Some(position + 1),
+            _ => position += 1,
+        }
+    }
+    None
 }
