@@ -12,6 +12,9 @@ use midcore_verifier::crypto::sha256;
 use midcore_verifier::json::JsonError;
 use tempfile::TempDir;
 
+/// [`BLOCK_SIZE`] as a `usize`, for buffers.
+const BLOCK: usize = 4 * 1024 * 1024;
+
 /// Builds archive bytes: the 16-byte prefix, `json`, zero padding to 4, then `data`.
 fn build(json: &str, data: &[u8]) -> Vec<u8> {
     build_raw(json.as_bytes(), json.len(), data)
@@ -1238,21 +1241,19 @@ fn empty_input_has_one_block() {
 
 #[test]
 fn full_block_gets_empty_final_block() {
-    let data = vec![7u8; 4 * 1024 * 1024];
+    assert_eq!(BLOCK as u64, BLOCK_SIZE);
+    let data = vec![7u8; BLOCK];
     let digest = digest_reader(&data[..]).expect("reads");
     assert_eq!(digest.blocks, vec![sha256(&data), sha256(b"")]);
 }
 
 #[test]
 fn partial_second_block_is_hashed() {
-    let data = vec![7u8; 4 * 1024 * 1024 + 3];
+    let data = vec![7u8; BLOCK + 3];
     let digest = digest_reader(&data[..]).expect("reads");
     assert_eq!(
         digest.blocks,
-        vec![
-            sha256(&data[..4 * 1024 * 1024]),
-            sha256(&data[4 * 1024 * 1024..])
-        ]
+        vec![sha256(&data[..BLOCK]), sha256(&data[BLOCK..])]
     );
     assert_eq!(digest.sha256, sha256(&data));
 }
@@ -1260,7 +1261,7 @@ fn partial_second_block_is_hashed() {
 /// Nine MiB of bytes that differ per block.
 fn large_data() -> Vec<u8> {
     (0..9 * 1024 * 1024)
-        .map(|index: usize| (index % 251) as u8)
+        .map(|index: usize| u8::try_from(index % 251).expect("below 251"))
         .collect()
 }
 
@@ -1291,9 +1292,9 @@ fn verified_reader_stops_at_bad_block() {
     digest.blocks[1] = sha256(b"not this block");
 
     let mut reader = archive.open_verified(entry, &digest).expect("opens");
-    let mut first = vec![0u8; BLOCK_SIZE as usize];
+    let mut first = vec![0u8; BLOCK];
     reader.read_exact(&mut first).expect("block 0 verifies");
-    assert_eq!(first, data[..BLOCK_SIZE as usize]);
+    assert_eq!(first, data[..BLOCK]);
     let mut next = [0u8; 16];
     let error = reader.read(&mut next).expect_err("block 1 fails");
     assert_eq!(error.kind(), ErrorKind::InvalidData);
@@ -1323,7 +1324,7 @@ fn verified_reader_seeks_to_later_block() {
 
 #[test]
 fn verified_reader_checks_empty_final_block() {
-    let data = vec![1u8; BLOCK_SIZE as usize];
+    let data = vec![1u8; BLOCK];
     let (_fixture, archive) = accept(&one_file("exact", &data), &data);
     let entry = archive.entry("exact").expect("entry exists");
     let mut digest = archive.digest_entry(entry).expect("digests");
