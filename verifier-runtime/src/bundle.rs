@@ -122,19 +122,29 @@ fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
 /// Opens a regular file without following a symbolic link in its last
 /// component, and checks that what was opened is a regular file.
 pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    let file = options.open(path)?;
+    let file = open_no_follow(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
     }
     Ok((file, metadata))
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let fd = openat(CWD, path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())?;
+    Ok(File::from(fd))
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    // NOTE: without O_NOFOLLOW, a link swapped in after the walk is followed here;
+    // the identity check against the walk's metadata is the only guard on this platform.
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a symbolic link"));
+    }
+    File::open(path)
 }
 
 /// Reads a whole regular file (no symlink in the last component) of at most `limit` bytes.

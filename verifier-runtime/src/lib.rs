@@ -5,6 +5,7 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![forbid(unsafe_code)]
 
+pub mod asar;
 pub mod bundle;
 pub mod crypto;
 pub mod json;
