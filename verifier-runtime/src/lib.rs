@@ -6,5 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod asar;
+pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod crypto;
 pub mod json;
+pub mod launch;
+pub mod manifest;
+pub mod sidecar;
