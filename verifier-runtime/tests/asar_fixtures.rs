@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use midcore_verifier::asar::{Archive, AsarErrorKind, BLOCK_SIZE, EntryKind, block_count};
 use midcore_verifier::crypto::sha256;
 
-/// The shared fixtures sit beside the repository (`<repo>/../shared`); a git worktree
-/// nested one level deeper finds them by looking further up.
+/// Locates the shared fixtures beside the repository (`<repo>/../shared`). A git worktree
+/// nested one level deeper finds them further up.
 fn fixtures() -> PathBuf {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     crate_dir

@@ -92,7 +92,7 @@ fn accept(json: &str, data: &[u8]) -> (Fixture, Archive) {
     (fixture, archive)
 }
 
-/// The `integrity` member `@electron/asar` writes for `data`.
+/// Returns the `integrity` member that `@electron/asar` writes for `data`.
 fn integrity(data: &[u8]) -> String {
     let digest = digest_reader(data).expect("in-memory read");
     let blocks: Vec<String> = digest

@@ -17,7 +17,7 @@ pub struct AsarError {
     pub archive: PathBuf,
     /// Entry path inside the archive (components joined with `/`), if the failure concerns one.
     pub entry: Option<String>,
-    /// What went wrong.
+    /// The reason for the failure.
     pub kind: AsarErrorKind,
 }
 
@@ -75,7 +75,7 @@ impl std::error::Error for AsarError {
 pub struct HeaderError {
     /// Entry path inside the archive, if the failure concerns one.
     pub entry: Option<String>,
-    /// What went wrong.
+    /// The reason for the failure.
     pub kind: AsarErrorKind,
 }
 
@@ -123,7 +123,7 @@ pub enum AsarErrorKind {
     /// Reading or opening the archive failed.
     #[error("failed to {operation} the archive: {source}")]
     Io {
-        /// What was being done, such as `open` or `read`.
+        /// The operation that failed, such as `open` or `read`.
         operation: &'static str,
         /// The operating system error.
         source: io::Error,
@@ -241,7 +241,7 @@ pub enum AsarErrorKind {
     InvalidMember {
         /// Member name, such as `size` or `integrity.blocks`.
         member: &'static str,
-        /// What is wrong.
+        /// The problem with the value.
         reason: String,
     },
     /// An entry name is not a single, plain path component.
@@ -249,7 +249,7 @@ pub enum AsarErrorKind {
     InvalidName {
         /// The name.
         name: String,
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// `offset + size` does not fit in 64 bits.
@@ -287,7 +287,7 @@ pub enum AsarErrorKind {
     LinkEscapes {
         /// The target as written.
         target: String,
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// Following a link comes back to a link already being followed.
@@ -320,7 +320,7 @@ pub enum AsarErrorKind {
     /// A path passed to a lookup is empty or has an empty, `.` or `..` component.
     #[error("invalid lookup path: {reason}")]
     InvalidPath {
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// The entry is not a file, so it has no bytes to read.

@@ -9,7 +9,7 @@ use super::{Entry, EntryKind, Integrity};
 
 /// Largest header JSON the reader accepts, in bytes.
 pub const MAX_HEADER_JSON_LEN: u64 = 64 * 1024 * 1024;
-/// Largest JSON nesting depth the reader accepts; each directory level takes two
+/// Largest JSON nesting depth the reader accepts. Each folder level takes two levels
 /// (the node object and its `files` object), so this allows about 250 levels of folders.
 pub const MAX_HEADER_JSON_DEPTH: usize = 512;
 /// Largest number of entries (files, folders and links, root excluded) the reader accepts.
@@ -44,8 +44,8 @@ impl HeaderLayout {
 
 /// Parses the 16-byte prefix of an archive of `file_len` bytes.
 ///
-/// The prefix is two Chromium pickles: the first holds one u32 (the size of the second),
-/// the second holds the JSON string. All four fields are checked against each other and
+/// The prefix is two Chromium pickles. The first contains one u32 (the size of the second),
+/// and the second contains the JSON string. All four fields are checked against each other and
 /// against the file length, with checked arithmetic.
 pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, HeaderError> {
     let field = |index: usize| {

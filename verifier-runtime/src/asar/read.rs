@@ -152,12 +152,12 @@ impl EntryReader {
         }
     }
 
-    /// Length of the entry in bytes.
+    /// Returns the entry's length in bytes.
     pub fn len(&self) -> u64 {
         self.source.len
     }
 
-    /// Whether the entry is empty.
+    /// Returns whether the entry is empty.
     pub fn is_empty(&self) -> bool {
         self.source.len == 0
     }
@@ -211,12 +211,12 @@ impl VerifiedEntryReader {
         }
     }
 
-    /// Length of the entry in bytes.
+    /// Returns the entry's length in bytes.
     pub fn len(&self) -> u64 {
         self.source.len
     }
 
-    /// Whether the entry is empty.
+    /// Returns whether the entry is empty.
     pub fn is_empty(&self) -> bool {
         self.source.len == 0
     }

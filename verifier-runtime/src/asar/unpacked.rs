@@ -16,8 +16,8 @@ pub(crate) fn open_unpacked(root: &Path, entry_path: &str) -> Result<File, AsarE
         .iter()
         .fold(root.to_path_buf(), |path, component| path.join(component));
 
-    // Entry names were checked when the header was parsed; this also rules out names that
-    // a platform reads as more than one component (such as `C:` prefixes on Windows).
+    // The header parser already checked entry names. This check also rules out names that
+    // a platform reads as more than one component, such as `C:` prefixes on Windows.
     for component in &components {
         let mut parts = Path::new(component).components();
         let single = matches!(parts.next(), Some(Component::Normal(part)) if part == *component)
@@ -76,8 +76,8 @@ mod platform {
                 })?;
         }
 
-        // O_NONBLOCK keeps a FIFO planted in the folder from blocking the open; it has no
-        // effect on reads from a regular file, the only kind accepted below.
+        // O_NONBLOCK keeps a FIFO planted in the folder from blocking the open. It has no
+        // effect on reads from a regular file, which is the only kind accepted below.
         let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd: OwnedFd = rustix::fs::openat(&directory, *name, file_flags, Mode::empty())
             .map_err(|errno| {
@@ -147,8 +147,8 @@ mod platform {
 
     /// Checks each component with `symlink_metadata`, then opens the file itself without
     /// following a reparse point and checks the opened handle.
-    // NOTE: a folder component swapped for a junction between its check and the final
-    // open is not detected on Windows; the Unix path walks with `openat` and has no such gap.
+    // NOTE: on Windows, a folder swapped for a junction between its check and the final
+    // open is not detected. The Unix code walks with `openat` and has no such gap.
     pub(super) fn open(
         root: &Path,
         components: &[&str],
@@ -195,7 +195,7 @@ mod platform {
         Ok(())
     }
 
-    /// A missing component reports the whole `full_path`.
+    /// Maps an I/O error to an error kind. A missing component reports the whole `full_path`.
     fn io_error(source: io::Error, path: PathBuf, full_path: &Path) -> AsarErrorKind {
         if source.kind() == io::ErrorKind::NotFound {
             AsarErrorKind::UnpackedMissing {
