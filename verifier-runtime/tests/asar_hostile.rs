@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use midcore_verifier::asar::{
     Archive, AsarError, AsarErrorKind, BLOCK_SIZE, EntryDigest, EntryKind, HeaderLayout,
-    MAX_HEADER_JSON_LEN, MAX_LINK_DEPTH, digest_reader, parse_header, parse_header_json,
+    MAX_HEADER_JSON_LEN, MAX_LINK_DEPTH, MAX_PATH_LEN, MAX_TOTAL_PATH_BYTES, digest_reader,
+    parse_header, parse_header_json,
 };
 use midcore_verifier::crypto::sha256;
 use midcore_verifier::json::JsonError;
@@ -748,6 +749,77 @@ fn prototype_names_accepted() {
     let (_fixture, archive) = accept(json, b"ab");
     assert!(archive.entry("__proto__/constructor").is_some());
     assert!(archive.entry("constructor").is_some());
+}
+
+#[test]
+fn name_at_path_limit_accepted() {
+    let name = "n".repeat(MAX_PATH_LEN);
+    let json = format!(r#"{{"files":{{"{name}":{{"size":0,"offset":"0"}}}}}}"#);
+    let entries =
+        parse_header_json(json.as_bytes(), 0).expect("a path of exactly the limit is accepted");
+    assert_eq!(entries[0].path.len(), MAX_PATH_LEN);
+}
+
+#[test]
+fn name_over_path_limit_rejected() {
+    let name = "n".repeat(MAX_PATH_LEN + 1);
+    let error = reject(
+        &format!(r#"{{"files":{{"{name}":{{"size":0,"offset":"0"}}}}}}"#),
+        b"",
+    );
+    assert!(
+        matches!(error.kind, AsarErrorKind::PathTooLong { .. }),
+        "{error}"
+    );
+    assert_eq!(error.entry, None);
+}
+
+#[test]
+fn nested_path_over_limit_names_parent() {
+    let name = "n".repeat(MAX_PATH_LEN - 1);
+    let error = reject(
+        &format!(r#"{{"files":{{"d":{{"files":{{"{name}":{{"size":0,"offset":"0"}}}}}}}}}}"#),
+        b"",
+    );
+    assert!(
+        matches!(error.kind, AsarErrorKind::PathTooLong { .. }),
+        "{error}"
+    );
+    assert_eq!(error.entry.as_deref(), Some("d"));
+}
+
+#[test]
+fn long_link_target_rejected() {
+    let target = "t".repeat(MAX_PATH_LEN + 1);
+    let error = reject(
+        &format!(r#"{{"files":{{"a":{{"link":"{target}"}}}}}}"#),
+        b"",
+    );
+    assert!(
+        matches!(error.kind, AsarErrorKind::PathTooLong { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn repeated_long_paths_rejected() {
+    // Every child repeats the long folder name in its path, so a header of a few MB
+    // would otherwise make the reader store hundreds of MB of paths.
+    let folder = "f".repeat(MAX_PATH_LEN - 16);
+    let children = MAX_TOTAL_PATH_BYTES / folder.len() + 1;
+    let members: Vec<String> = (0..children)
+        .map(|index| format!(r#""{index}":{{"size":0,"offset":"0"}}"#))
+        .collect();
+    let json = format!(
+        r#"{{"files":{{"{folder}":{{"files":{{{}}}}}}}}}"#,
+        members.join(",")
+    );
+    assert!(json.len() < 8 * 1024 * 1024, "the header stays small");
+    let error = parse_header_json(json.as_bytes(), 0).expect_err("rejected");
+    assert!(
+        matches!(error.kind, AsarErrorKind::PathsTooLarge { .. }),
+        "{error}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -211,6 +211,20 @@ pub enum AsarErrorKind {
         /// The limit.
         max: usize,
     },
+    /// An entry path or link target is longer than the reader accepts.
+    #[error("path of {len} bytes is longer than the limit of {max} bytes")]
+    PathTooLong {
+        /// Length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The entry paths together are longer than the reader accepts.
+    #[error("entry paths total more than {max} bytes")]
+    PathsTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// The root node is not a directory.
     #[error("root node is not a directory with a `files` object")]
     RootNotDirectory,

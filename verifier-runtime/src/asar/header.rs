@@ -14,6 +14,13 @@ pub const MAX_HEADER_JSON_LEN: u64 = 64 * 1024 * 1024;
 pub const MAX_HEADER_JSON_DEPTH: usize = 512;
 /// Largest number of entries (files, folders and links, root excluded) the reader accepts.
 pub const MAX_ENTRIES: usize = 2_000_000;
+/// Longest entry path or link target the reader accepts, in bytes. It matches Linux's
+/// `PATH_MAX`, so no unpacked file could have a longer path on disk anyway.
+pub const MAX_PATH_LEN: usize = 4096;
+/// Largest sum of all entry path lengths the reader accepts, in bytes. Each entry stores its
+/// whole path, so without this bound a header could make the reader store far more bytes
+/// than it contains: many entries under one deep folder each repeat the folder's path.
+pub const MAX_TOTAL_PATH_BYTES: usize = 256 * 1024 * 1024;
 
 /// The only integrity algorithm `@electron/asar` writes and Electron checks.
 const INTEGRITY_ALGORITHM: &str = "SHA256";
@@ -166,9 +173,33 @@ fn collect_entries(root: &Value, data_len: u64) -> Result<Vec<Entry>, HeaderErro
     };
 
     let mut entries = Vec::new();
+    let mut total_path_bytes = 0usize;
     let mut pending: Vec<(String, &Object)> = vec![(String::new(), root_files)];
     while let Some((parent, files)) = pending.pop() {
         for (name, value) in files {
+            // Check the length before building the path, so a huge name is never copied.
+            let len = if parent.is_empty() {
+                name.len()
+            } else {
+                parent.len() + 1 + name.len()
+            };
+            if len > MAX_PATH_LEN {
+                let kind = AsarErrorKind::PathTooLong {
+                    len,
+                    max: MAX_PATH_LEN,
+                };
+                return Err(if parent.is_empty() {
+                    HeaderError::new(kind)
+                } else {
+                    HeaderError::entry(parent, kind)
+                });
+            }
+            total_path_bytes += len;
+            if total_path_bytes > MAX_TOTAL_PATH_BYTES {
+                return Err(HeaderError::new(AsarErrorKind::PathsTooLarge {
+                    max: MAX_TOTAL_PATH_BYTES,
+                }));
+            }
             let path = if parent.is_empty() {
                 name.clone()
             } else {

@@ -7,6 +7,7 @@
 //! anyone can sign or run it.
 
 use super::error::{AsarErrorKind, HeaderError};
+use super::header::MAX_PATH_LEN;
 use super::{Entry, EntryKind, MAX_LINK_DEPTH};
 
 /// The end of a link: the index of the file or directory entry it reaches, and the
@@ -31,6 +32,12 @@ pub(crate) fn check_target(target: &str) -> Result<(), AsarErrorKind> {
     };
     if target.is_empty() {
         return Err(escapes("the target is empty"));
+    }
+    if target.len() > MAX_PATH_LEN {
+        return Err(AsarErrorKind::PathTooLong {
+            len: target.len(),
+            max: MAX_PATH_LEN,
+        });
     }
     if target.starts_with('/') {
         return Err(escapes("the target is an absolute path"));

@@ -35,8 +35,8 @@ use crate::crypto::sha256;
 pub use digest::{EntryDigest, block_count, digest_reader};
 pub use error::{AsarError, AsarErrorKind, HeaderError};
 pub use header::{
-    HeaderLayout, MAX_ENTRIES, MAX_HEADER_JSON_DEPTH, MAX_HEADER_JSON_LEN, parse_header,
-    parse_header_json,
+    HeaderLayout, MAX_ENTRIES, MAX_HEADER_JSON_DEPTH, MAX_HEADER_JSON_LEN, MAX_PATH_LEN,
+    MAX_TOTAL_PATH_BYTES, parse_header, parse_header_json,
 };
 pub use read::{EntryReader, VerifiedEntryReader};
 
