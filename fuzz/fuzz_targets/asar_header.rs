@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use midcore_verifier::asar::{Entry, EntryKind, parse_header, parse_header_json};
+use midcore_verifier::asar::{Entry, EntryKind, MAX_PATH_LEN, parse_header, parse_header_json};
 
 /// Data section length used when the input is a bare JSON header.
 const BARE_DATA_LEN: u64 = 1 << 20;
@@ -34,14 +34,16 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Asserts what an accepted header guarantees: paths strictly sorted and made of plain
-/// components, packed bytes inside the data section and not overlapping.
+/// Asserts what an accepted header guarantees: paths strictly sorted, within the length
+/// limit and made of plain components, and packed bytes inside the data section and not
+/// overlapping.
 fn check_entries(entries: &[Entry], data_len: u64) {
     for pair in entries.windows(2) {
         assert!(pair[0].path < pair[1].path, "entries are sorted and unique");
     }
     let mut ranges = Vec::new();
     for entry in entries {
+        assert!(entry.path.len() <= MAX_PATH_LEN, "path within the limit");
         for name in entry.path.split('/') {
             assert!(!name.is_empty(), "no empty name in {:?}", entry.path);
             assert!(

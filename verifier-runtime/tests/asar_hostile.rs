@@ -278,6 +278,20 @@ fn directory_path_rejected() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn archive_fifo_rejected_without_blocking() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("app.asar");
+    let status = std::process::Command::new("mkfifo").arg(&path).status();
+    assert!(status.expect("mkfifo runs").success());
+    let error = Archive::open(&path).expect_err("rejected");
+    assert!(
+        matches!(error.kind, AsarErrorKind::NotRegularFile),
+        "{error}"
+    );
+}
+
 #[test]
 fn missing_archive_names_path() {
     let error = Archive::open(Path::new("/nonexistent/app.asar")).expect_err("rejected");

@@ -128,12 +128,17 @@ pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, He
 /// Parses and checks the JSON header of an archive whose data section is `data_len` bytes.
 ///
 /// Returns every node but the root, sorted by path bytes. Rejects anything that is not a
-/// well-formed ASAR header: duplicate keys, unknown members, invalid names, sizes and
-/// offsets, byte ranges outside the data section or overlapping each other, and links that
-/// leave the archive, dangle, form a cycle or chain more than
-/// [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links. The `integrity` blocks are only
-/// checked for form here; [`Archive::check_integrity`](super::Archive::check_integrity)
-/// compares them with the bytes.
+/// well-formed ASAR header:
+/// - duplicate keys, unknown members, and names that are not one plain path component;
+/// - sizes and offsets that are not plain integers, and byte ranges outside the data
+///   section or overlapping each other;
+/// - links that leave the archive, dangle, form a cycle or chain more than
+///   [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links;
+/// - more than [`MAX_ENTRIES`] entries, and paths past [`MAX_PATH_LEN`] or
+///   [`MAX_TOTAL_PATH_BYTES`].
+///
+/// Only the form of the `integrity` blocks is checked here.
+/// [`Archive::check_integrity`](super::Archive::check_integrity) compares them with the bytes.
 pub fn parse_header_json(json: &[u8], data_len: u64) -> Result<Vec<Entry>, HeaderError> {
     parse_header_json_with_links(json, data_len).map(|(entries, _)| entries)
 }

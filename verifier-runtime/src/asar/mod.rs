@@ -131,7 +131,7 @@ impl fmt::Debug for Archive {
 impl Archive {
     /// Opens and checks the archive at `path`.
     pub fn open(path: &Path) -> Result<Archive, AsarError> {
-        let file = File::open(path).map_err(|source| {
+        let file = open_without_blocking(path).map_err(|source| {
             AsarError::new(
                 path,
                 AsarErrorKind::Io {
@@ -436,4 +436,21 @@ impl Archive {
             AsarErrorKind::Read { source },
         )
     }
+}
+
+/// Opens a file for reading. On Unix it uses `O_NONBLOCK`, so a FIFO put in place of an
+/// archive cannot block the open; [`Archive::from_file`] then rejects anything but a
+/// regular file, and the flag has no effect on reads from one.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(path, flags, Mode::empty())?;
+    Ok(File::from(fd))
+}
+
+/// Opens a file for reading.
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    File::open(path)
 }
