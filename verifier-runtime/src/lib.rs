@@ -5,4 +5,5 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![forbid(unsafe_code)]
 
+pub mod ci;
 pub mod crypto;
