@@ -6,7 +6,7 @@
 // are falsy. Anything else (other functions, indexing, filters) raises an error, so an
 // action that starts to use it fails the harness instead of being evaluated wrongly.
 
-const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|'((?:[^']|'')*)'|(==|!=|&&|\|\||!|\(|\)|\.)|([A-Za-z_][A-Za-z0-9_-]*))/y;
+const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|'((?:[^']|'')*)'|(==|!=|&&|\|\||!|\(|\)|\.|,)|([A-Za-z_][A-Za-z0-9_-]*))/y;
 
 function tokenize(source) {
   const tokens = [];
