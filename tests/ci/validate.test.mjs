@@ -130,3 +130,23 @@ test('workflow command unescapes properties', () => {
 test('workflow command ignores plain lines', () => {
   assert.equal(parseWorkflowCommand('error: something :: else'), null);
 });
+
+test('pipeline template passes only declared task inputs', async () => {
+  const { default: YAML } = await import('yaml');
+  const template = YAML.parse(fs.readFileSync(path.join(REPO, 'azure', 'pipelines', 'sign.yml'), 'utf8'));
+  const task = JSON.parse(fs.readFileSync(path.join(REPO, 'azure', 'devops-task', 'midcore-sign', 'task.json'), 'utf8'));
+  const step = template.steps.find((candidate) => candidate.task?.startsWith(`${task.name}@`));
+  assert.equal(step?.task, `${task.name}@${task.version.Major}`);
+  const declared = new Set(task.inputs.map((input) => input.name));
+  const undeclared = Object.keys(step.inputs).filter((name) => !declared.has(name));
+  assert.deepEqual(undeclared, []);
+});
+
+test('pipeline template sets every required input', async () => {
+  const { default: YAML } = await import('yaml');
+  const template = YAML.parse(fs.readFileSync(path.join(REPO, 'azure', 'pipelines', 'sign.yml'), 'utf8'));
+  const task = JSON.parse(fs.readFileSync(path.join(REPO, 'azure', 'devops-task', 'midcore-sign', 'task.json'), 'utf8'));
+  const step = template.steps.find((candidate) => candidate.task?.startsWith(`${task.name}@`));
+  const missing = task.inputs.filter((input) => input.required && !(input.name in step.inputs)).map((input) => input.name);
+  assert.deepEqual(missing, []);
+});
