@@ -5,4 +5,8 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod crypto;
+pub mod json;
+pub mod manifest;
+pub mod sidecar;
