@@ -9,3 +9,5 @@
 pub mod backend;
 pub mod keyref;
 pub mod local;
+#[cfg(feature = "azure")]
+pub mod azure;

@@ -93,6 +93,12 @@ pub struct Faults {
     /// Key names for which every Key Vault operation answers 403 `ForbiddenByRbac`
     /// (names starting with `forbidden-` always do).
     pub forbidden_keys: HashSet<String>,
+    /// Key names for which only sign answers 403 `ForbiddenByRbac` (get still works).
+    pub forbidden_sign_keys: HashSet<String>,
+    /// Revoke every access token once this many more authenticated Key Vault requests arrived.
+    pub revoke_tokens_after_requests: Option<u64>,
+    /// Answer 401 to every Key Vault request, even with a freshly issued token.
+    pub reject_tokens: bool,
     /// Lifetime of access tokens issued from now on, in seconds (default 3599).
     pub token_lifetime_secs: Option<u64>,
     /// Lifetime of GitHub, Azure DevOps and workload identity assertions, in seconds (default 300).

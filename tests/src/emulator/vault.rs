@@ -70,7 +70,9 @@ pub(super) async fn handle(shared: &Shared, call: &Call) -> Reply {
         shared.counters.challenges_401.fetch_add(1, Ordering::SeqCst);
         return challenge(shared, call, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.");
     };
-    if let Err(reason) = check_access_token(shared, call, token) {
+    let reject_all = shared.mutable().faults.reject_tokens;
+    let checked = if reject_all { Err("AKV10022: Invalid token (injected fault).".to_owned()) } else { check_access_token(shared, call, token) };
+    if let Err(reason) = checked {
         shared.counters.rejected_tokens_401.fetch_add(1, Ordering::SeqCst);
         return challenge(shared, call, "Unauthorized", &reason);
     }
@@ -81,7 +83,20 @@ pub(super) async fn handle(shared: &Shared, call: &Call) -> Reply {
     let in_flight = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     counters.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     let _in_flight = InFlight(shared);
-    let latency = shared.mutable().faults.latency_ms;
+    let latency = {
+        let mut mutable = shared.mutable();
+        if let Some(remaining) = mutable.faults.revoke_tokens_after_requests {
+            if remaining <= 1 {
+                mutable.faults.revoke_tokens_after_requests = None;
+                for issued in mutable.access_tokens.values_mut() {
+                    issued.revoked = true;
+                }
+            } else {
+                mutable.faults.revoke_tokens_after_requests = Some(remaining - 1);
+            }
+        }
+        mutable.faults.latency_ms
+    };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -102,6 +117,7 @@ pub(super) async fn handle(shared: &Shared, call: &Call) -> Reply {
         ("GET", ["keys", name, "versions"]) => list_versions(shared, call, name),
         ("POST", ["keys", name, "create"]) => create(shared, call, name),
         ("POST", ["keys", name, "rotate"]) => rotate(shared, call, name),
+        ("POST", ["keys", name, "sign"] | ["keys", name, _, "sign"]) if is_sign_forbidden(shared, name) => forbidden(shared, call, name, &segments),
         ("POST", ["keys", name, "sign"]) => sign(shared, call, name, None),
         ("POST", ["keys", name, "verify"]) => verify(shared, call, name, None),
         ("GET", ["keys", name, version]) if valid_version(version) => get_key(shared, call, name, Some(version)),
@@ -163,6 +179,10 @@ fn throttled(retry_after: Option<u64>, detail: &str) -> Reply {
 
 fn is_forbidden(shared: &Shared, name: &str) -> bool {
     name.starts_with("forbidden-") || shared.mutable().faults.forbidden_keys.contains(name)
+}
+
+fn is_sign_forbidden(shared: &Shared, name: &str) -> bool {
+    shared.mutable().faults.forbidden_sign_keys.contains(name)
 }
 
 fn forbidden(shared: &Shared, call: &Call, name: &str, segments: &[&str]) -> Reply {
