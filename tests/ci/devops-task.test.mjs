@@ -28,7 +28,7 @@ function makeBundle() {
 function wifEnv(id) {
   return {
     ...connectionEnv(id, 'WorkloadIdentityFederation', { tenantid: TENANT, serviceprincipalid: CLIENT }),
-    ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: ACCESS_TOKEN,
+    ...connectionEnv('SYSTEMVSSCONNECTION', 'OAuth', { AccessToken: ACCESS_TOKEN }),
     SYSTEM_OIDCREQUESTURI: 'https://127.0.0.1:9/oidc',
   };
 }
@@ -77,7 +77,7 @@ test('workload identity connection signs with azure-pipelines auth', async () =>
   assert.deepEqual(sign.argv, ['sign', bundle, '--key', KEY, '--auth', 'azure-pipelines', '--json', '--product', 'example', '--version', '1.0.0']);
   assert.equal(sign.env.AZURE_TENANT_ID, TENANT);
   assert.equal(sign.env.AZURE_CLIENT_ID, CLIENT);
-  assert.equal(sign.env.AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, 'conn-wif');
+  assert.equal(sign.env.AZURE_SERVICE_CONNECTION_ID, 'conn-wif');
   assert.equal(sign.env.SYSTEM_ACCESSTOKEN, ACCESS_TOKEN);
   assert.equal(sign.env.SYSTEM_OIDCREQUESTURI, 'https://127.0.0.1:9/oidc');
 });
@@ -200,3 +200,10 @@ function parseAll(runner) {
       return { command: 'task.complete', properties: match?.[1] ?? '', message: (match?.[2] ?? '').replace(/%AZP25/g, '%') };
     });
 }
+
+test('workload identity keeps token out of log', async () => {
+  const { runner } = await runWithFakes({ connection: 'conn-wif', env: wifEnv('conn-wif') });
+  const leaking = runner.stdout.split(/\r?\n/)
+    .filter((line) => line.includes(ACCESS_TOKEN) && !line.startsWith('##vso[task.setsecret]'));
+  assert.deepEqual(leaking, []);
+});

@@ -36,8 +36,7 @@ function credentialsFromConnection(connectionId) {
       if (!oidcRequestUri) {
         throw new TaskError('System.OidcRequestUri is not set, so the agent cannot issue an OIDC token for workload identity federation: use agent 3.227 or later');
       }
-      const accessToken = tl.getEndpointAuthorizationParameter('SystemVssConnection', 'AccessToken', true)
-        || tl.getVariable('System.AccessToken');
+      const accessToken = secretParameter('SystemVssConnection', 'AccessToken');
       if (!accessToken) {
         throw new TaskError('No job access token (System.AccessToken) is available to request the OIDC token: allow scripts to access the OAuth token for this job');
       }
@@ -46,9 +45,7 @@ function credentialsFromConnection(connectionId) {
         auth: 'azure-pipelines',
         env: {
           ...identity,
-          AZURESUBSCRIPTION_TENANT_ID: tenantId,
-          AZURESUBSCRIPTION_CLIENT_ID: clientId,
-          AZURESUBSCRIPTION_SERVICE_CONNECTION_ID: connectionId,
+          AZURE_SERVICE_CONNECTION_ID: connectionId,
           SYSTEM_OIDCREQUESTURI: oidcRequestUri,
           SYSTEM_ACCESSTOKEN: accessToken,
         },
