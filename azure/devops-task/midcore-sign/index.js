@@ -1,7 +1,8 @@
 'use strict';
 // Azure DevOps task: signs a Midcore bundle through Azure Key Vault with the identity of an
-// Azure Resource Manager service connection, then runs the launch check against the public key
-// exported from the vault, so a broken signature fails the pipeline before anything is published.
+// Azure Resource Manager service connection. It then runs the launch check against the public
+// key exported from the vault, so a broken signature fails the pipeline before anything is
+// published.
 //
 // The service connection reaches this process the way the agent passes it:
 // ENDPOINT_AUTH_SCHEME_<id> and ENDPOINT_AUTH_PARAMETER_<id>_<NAME> (the task library moves
@@ -34,7 +35,7 @@ function credentialsFromConnection(connectionId) {
     case 'workloadidentityfederation': {
       const oidcRequestUri = tl.getVariable('System.OidcRequestUri');
       if (!oidcRequestUri) {
-        throw new TaskError('System.OidcRequestUri is not set, so the agent cannot issue an OIDC token for workload identity federation: use agent 3.227 or later');
+        throw new TaskError('System.OidcRequestUri is not set, so the agent cannot issue an OIDC token for workload identity federation: update the agent');
       }
       const accessToken = secretParameter('SystemVssConnection', 'AccessToken');
       if (!accessToken) {
@@ -81,12 +82,12 @@ function secretParameter(connectionId, name) {
 
 /** Resolves a tool from its input, else from PATH. */
 function resolveTool(inputName, toolName) {
-  const given = tl.getInput(inputName, false);
-  if (given) {
-    if (!fs.existsSync(given) || !fs.statSync(given).isFile()) {
-      throw new TaskError(`Input '${inputName}': no file at '${given}'`);
+  const inputPath = tl.getInput(inputName, false);
+  if (inputPath) {
+    if (!fs.existsSync(inputPath) || !fs.statSync(inputPath).isFile()) {
+      throw new TaskError(`Input '${inputName}': no file at '${inputPath}'`);
     }
-    return given;
+    return inputPath;
   }
   const found = tl.which(toolName, false);
   if (!found) {
@@ -96,8 +97,8 @@ function resolveTool(inputName, toolName) {
 }
 
 /**
- * Runs a tool with its output streamed to the log (so the agent sees the ##vso commands the
- * signer prints) and returns its exit code and stdout.
+ * Runs a tool with its output streamed to the log (so the agent receives the ##vso commands
+ * the signer prints) and returns its exit code and stdout.
  */
 async function run(toolPath, args, env) {
   const tool = new ToolRunner(toolPath);

@@ -21,7 +21,8 @@ gha_escape_property() {
 
 # Prints an ::error annotation. Arguments: title, message, optional file.
 gha_error() {
-  local properties="title=$(gha_escape_property "$1")"
+  local properties
+  properties="title=$(gha_escape_property "$1")"
   if [[ -n "${3:-}" ]]; then
     properties="file=$(gha_escape_property "$3"),$properties"
   fi

@@ -10,6 +10,6 @@ const runner = new TaskMockRunner(handler);
 for (const [name, value] of Object.entries(scenario.inputs || {})) {
   runner.setInput(name, value);
 }
-// Only `which` is answered by the mock; the scenarios give explicit tool paths.
+// The mock resolves only `which`, and the scenarios give explicit tool paths.
 runner.setAnswers({ which: scenario.which || {} });
 runner.run();

@@ -1,10 +1,10 @@
 // Runs a composite action's steps the way the GitHub Actions runner does, so the action can be
-// tested on this machine: inputs with their defaults, `${{ }}` expressions, each `run` step in
-// its shell (bash: `bash --noprofile --norc -eo pipefail FILE`) with its `env`, fresh
-// GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY files per step, the
-// workflow commands a step prints (`::error`, `::warning`, `::add-mask::`), `if:` with the
-// status functions, and the action's outputs. `uses:` steps and shells other than bash are not
-// supported and raise an error.
+// tested on this machine. It covers inputs with their defaults and `${{ }}` expressions. Each
+// `run` step runs in its shell (bash: `bash --noprofile --norc -eo pipefail FILE`) with its
+// `env` and fresh GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY files. The
+// harness reads the workflow commands a step prints (`::error`, `::warning`, `::add-mask::`),
+// evaluates `if:` with the status functions, and computes the action's outputs. `uses:` steps
+// and shells other than bash are not supported and raise an error.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

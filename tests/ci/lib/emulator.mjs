@@ -48,7 +48,7 @@ export async function startEmulator({ keys = [] } = {}) {
   const ca = fs.readFileSync(info.ca_cert);
   const address = info.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
 
-  /** Sends a request to the control interface and returns the parsed JSON answer. */
+  /** Sends a request to the control interface and returns the parsed JSON response. */
   function control(method, route, body) {
     const url = new URL(`${info.control_url}/${route}`);
     return new Promise((resolve, reject) => {

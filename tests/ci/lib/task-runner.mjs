@@ -15,9 +15,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const TASK_DIR = path.resolve(here, '..', '..', '..', 'azure', 'devops-task', 'midcore-sign');
-const MOCK_RUN = path.resolve(here, '..', 'devops', 'mock-run.cjs');
+const moduleDir = path.dirname(fileURLToPath(import.meta.url));
+export const TASK_DIR = path.resolve(moduleDir, '..', '..', '..', 'azure', 'devops-task', 'midcore-sign');
+const MOCK_RUN = path.resolve(moduleDir, '..', 'devops', 'mock-run.cjs');
 
 // Versions the library maps each major to (mock-test.js, getNodePath).
 const MOCK_NODE_VERSIONS = { 20: 'v20.13.1', 24: 'v24.10.0' };
@@ -79,7 +79,7 @@ export async function runTaskMocked({ inputs, env = {} }) {
   }
 }
 
-/** The agent's environment variables for an Azure Resource Manager service connection. */
+/** Builds the environment variables the agent sets for a service connection. */
 export function connectionEnv(id, scheme, parameters) {
   const env = {
     [`ENDPOINT_AUTH_SCHEME_${id}`]: scheme,
