@@ -95,6 +95,14 @@ test('vault run prints no token before masking it', async () => {
   assert.ok(!result.log.includes(emulator.info.github_oidc_token), 'the OIDC request token appears in the log');
 });
 
+// TODO: the Key Vault backend does not yet print ::add-mask:: for the GitHub OIDC assertion and
+// the Entra access token it handles; remove `todo` once it does.
+test('vault run masks the tokens it handles', { todo: 'masking is added in signer/src/azure' }, async () => {
+  const result = await runAction({ key: emulator.keyReference('release'), env: oidcEnv() });
+  const jwtMasks = result.masks.filter((mask) => /^[\w-]+\.[\w-]+\.[\w-]*$/.test(mask));
+  assert.ok(jwtMasks.length >= 2, `expected the OIDC assertion and the access token to be masked, got ${result.masks.length} masks`);
+});
+
 test('vault 403 fails with annotation', async () => {
   const result = await runAction({ key: emulator.keyReference('forbidden-release'), env: oidcEnv() });
   assert.equal(result.outcome, 'failure');
@@ -114,7 +122,7 @@ test('throttling beyond deadline fails with annotation', async () => {
     assert.equal(result.outcome, 'failure');
     assert.equal(result.steps.sign.outcome, 'failure');
     assert.equal(result.errors.length, 1, JSON.stringify(result.errors));
-    assert.match(result.errors[0].message, /deadline|throttl|429/i);
+    assert.match(result.errors[0].message, /timed out: the run's deadline of 3 s passed/);
   } finally {
     await emulator.setFaults({ throttle_for_secs: 0 });
   }

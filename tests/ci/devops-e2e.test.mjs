@@ -106,7 +106,7 @@ test('mock run reports throttling past deadline', async () => {
     assert.ok(runner.failed);
     const issues = commands.filter((command) => command.command === 'task.logissue' && command.properties.type === 'error');
     assert.equal(issues.length, 1, runner.stdout);
-    assert.match(issues[0].message, /deadline|throttl|429/i);
+    assert.match(issues[0].message, /timed out: the run's deadline of 3 s passed/);
   } finally {
     await emulator.setFaults({ throttle_for_secs: 0 });
   }
@@ -134,6 +134,8 @@ test('handler run as the agent runs it', async () => {
   const keyId = outputVariable(commands, 'keyId');
   const check = launch(bundle, keyId);
   assert.equal(check.status, 0, check.stdout + check.stderr);
+  const summary = commands.find((command) => command.command === 'task.uploadsummary');
+  assert.match(fs.readFileSync(summary?.message ?? '', 'utf8'), /\| Versioned key \| `https:\/\/[^`]+\/keys\/release\/[0-9a-f]{32}` \|/);
   const leaking = (stdout + stderr).split(/\r?\n/)
     .filter((line) => line.includes(emulator.info.ado_access_token) && !line.startsWith('##vso[task.setsecret]'));
   assert.deepEqual(leaking, []);
