@@ -66,8 +66,14 @@ if [[ -z "$sign" || -z "$verify" ]]; then
     url="$base/download/$version/$asset"
   fi
 
-  # 3. Download the archive and its published SHA-256.
-  work="$(mktemp -d "${RUNNER_TEMP:-/tmp}/midcore-tools.XXXXXX")"
+  # 3. Download the archive and its published SHA-256. On Windows, Git Bash's GNU tar reads
+  # "D:\..." as a remote host, so the temp folder is converted to its /d/... form first.
+  # NOTE: the Windows and macOS paths of this script have not been run on a hosted runner.
+  temp_root="${RUNNER_TEMP:-/tmp}"
+  if [[ "${RUNNER_OS:-}" == Windows ]] && command -v cygpath >/dev/null 2>&1; then
+    temp_root="$(cygpath -u "$temp_root")"
+  fi
+  work="$(mktemp -d "$temp_root/midcore-tools.XXXXXX")"
   echo "Downloading $url"
   curl --fail --silent --show-error --location --retry 3 --proto "$protocols" --proto-redir "$protocols" \
     --output "$work/$asset" "$url" || fail_input signer-version "download of $url failed (see the curl message above): check signer-version and that the release has the asset $asset"
