@@ -102,10 +102,10 @@ export function makeSampleBundle() {
   return bundle;
 }
 
-/** Copies examples/bundle when the repository has it, else writes the sample bundle. */
+/** Copies the repository's unsigned example bundle, examples/bundle, to a temporary folder. */
 export function makeExampleBundle() {
   const example = path.join(REPO, 'examples', 'bundle');
-  if (!fs.existsSync(example)) return makeSampleBundle();
+  if (!fs.existsSync(example)) throw new Error(`${example} is missing; scripts/make-example-bundle.sh builds it`);
   const bundle = fs.mkdtempSync(path.join(os.tmpdir(), 'midcore-example-'));
   fs.cpSync(example, bundle, { recursive: true, verbatimSymlinks: true });
   return bundle;
