@@ -60,6 +60,14 @@ test('actionlint accepts the workflows', { skip: !actionlint && 'actionlint is n
   assert.equal(result.status, 0, result.stdout + result.stderr);
 });
 
+const shellcheck = ['/usr/bin/shellcheck', '/usr/local/bin/shellcheck'].find((candidate) => fs.existsSync(candidate));
+test('shellcheck accepts the action scripts', { skip: !shellcheck && 'shellcheck is not installed (Debian package shellcheck)' }, () => {
+  const scripts = path.join(REPO, 'github-actions', 'sign', 'scripts');
+  const files = fs.readdirSync(scripts).filter((name) => name.endsWith('.sh')).map((name) => path.join(scripts, name));
+  const result = spawnSync(shellcheck, ['--shell=bash', '--external-sources', ...files], { encoding: 'utf8', cwd: scripts });
+  assert.equal(result.status, 0, result.stdout + result.stderr);
+});
+
 test('example workflow requests id-token write', () => {
   const text = fs.readFileSync(WORKFLOWS[0], 'utf8');
   assert.match(text, /^ {6}id-token: write$/m);
