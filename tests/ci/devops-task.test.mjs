@@ -199,3 +199,9 @@ test('workload identity keeps token out of log', async () => {
     .filter((line) => line.includes(ACCESS_TOKEN) && !line.startsWith('##vso[task.setsecret]'));
   assert.deepEqual(leaking, []);
 });
+
+test('missing key input fails naming the input', async () => {
+  const { runner } = await runWithFakes({ connection: 'conn-spn', env: secretEnv('conn-spn'), inputs: { key: '' } });
+  assert.ok(runner.failed);
+  assert.match(completion(parseCommands(runner.stdout)).message, /^Input required: key$/);
+});

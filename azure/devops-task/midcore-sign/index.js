@@ -53,9 +53,12 @@ function credentialsFromConnection(connectionId) {
       };
     }
     case 'serviceprincipal': {
-      const authenticationType = (parameter('authenticationType') || 'spnKey').toLowerCase();
-      if (authenticationType !== 'spnkey') {
+      const authenticationType = parameter('authenticationType') || 'spnKey';
+      if (authenticationType.toLowerCase() === 'spncertificate') {
         throw new TaskError(`Service connection '${connectionId}' uses a service-principal certificate, which the signer does not support: use workload identity federation or a client secret`);
+      }
+      if (authenticationType.toLowerCase() !== 'spnkey') {
+        throw new TaskError(`Service connection '${connectionId}' has the unknown authenticationType '${authenticationType}': expected spnKey`);
       }
       const secret = secretParameter(connectionId, 'serviceprincipalkey');
       if (!secret) throw new TaskError(`Service connection '${connectionId}' has no client secret (authorization parameter serviceprincipalkey)`);
@@ -175,6 +178,7 @@ async function main() {
 }
 
 main().catch((error) => {
-  const message = error instanceof TaskError ? error.message : `Unexpected error: ${error && error.message ? error.message : error}`;
+  // Errors from the task library (a missing required input, say) already name the cause.
+  const message = error instanceof Error ? error.message : `Unexpected error: ${error}`;
   tl.setResult(tl.TaskResult.Failed, message);
 });
