@@ -76,7 +76,7 @@ test('action signs through vault with github oidc', async () => {
   assert.deepEqual(result.errors, []);
 });
 
-// TODO: examples/bundle/app.asar holds two entries at the same offset (identical files that
+// TODO: examples/bundle/app.asar contains two entries at the same offset (identical files that
 // @electron/asar stored once), which the verifier's ASAR reader rejects as overlapping, so the
 // signer cannot sign the example bundle yet. Remove `todo` once the two agree.
 test('action signs the example bundle through vault', { todo: 'the ASAR reader rejects the example bundle' }, async () => {
@@ -106,7 +106,7 @@ test('vault run prints no token before masking it', async () => {
 });
 
 // TODO: the Key Vault backend does not yet print ::add-mask:: for the GitHub OIDC assertion and
-// the Entra access token it handles; remove `todo` once it does.
+// the Entra access token it handles. Remove `todo` once it does.
 test('vault run masks the tokens it handles', { todo: 'masking is added in signer/src/azure' }, async () => {
   const result = await runAction({ key: emulator.keyReference('release'), env: oidcEnv() });
   const jwtMasks = result.masks.filter((mask) => /^[\w-]+\.[\w-]+\.[\w-]*$/.test(mask));
