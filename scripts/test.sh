@@ -21,6 +21,13 @@ cargo build --workspace --bins --all-features --locked
 step "Rust tests (all crates, all features)"
 cargo test --workspace --all-features --locked
 
+step "Key-rotation rehearsal"
+target_dir=${CARGO_TARGET_DIR:-target}
+SIGN="$target_dir/debug/midcore-sign" VERIFY="$target_dir/debug/midcore-verify" bash scripts/key-rotation.sh rehearse
+
+step "Demo (the README's first command)"
+bash scripts/demo.sh >/dev/null
+
 step "Verifier with default features only (no wasmtime, tokio or Azure SDK)"
 cargo test -p midcore-verifier --locked --lib
 
