@@ -76,10 +76,7 @@ test('action signs through vault with github oidc', async () => {
   assert.deepEqual(result.errors, []);
 });
 
-// TODO: examples/bundle/app.asar contains two entries at the same offset (identical files that
-// @electron/asar stored once), which the verifier's ASAR reader rejects as overlapping, so the
-// signer cannot sign the example bundle yet. Remove `todo` once the two agree.
-test('action signs the example bundle through vault', { todo: 'the ASAR reader rejects the example bundle' }, async () => {
+test('action signs the example bundle through vault', async () => {
   const result = await runAction({ key: emulator.keyReference('release'), env: oidcEnv(), makeBundle: makeExampleBundle });
   assert.equal(result.outcome, 'success', result.log);
   const check = launch(result.bundle, result.outputs['key-id']);
