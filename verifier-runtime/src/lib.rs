@@ -5,9 +5,14 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![deny(unsafe_code)]
 
+pub mod asar;
 pub mod bundle;
+pub mod ci;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod crypto;
 pub mod json;
+pub mod launch;
 pub mod manifest;
 pub mod sidecar;
 #[cfg(feature = "sandbox")]
