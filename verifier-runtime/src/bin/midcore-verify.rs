@@ -23,6 +23,9 @@ enum Command {
     Launch(LaunchArgs),
     /// Check a WASM module's sidecar, and with --bundle its entry in the verified manifest.
     Wasm(WasmArgs),
+    /// Verify the bundle, load one signed runner and answer a request from stdin on stdout.
+    #[cfg(feature = "sandbox")]
+    Run(midcore_verifier::sandbox::cli::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +34,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Launch(args) => cli::launch(args),
         Command::Wasm(args) => cli::wasm(args),
+        #[cfg(feature = "sandbox")]
+        Command::Run(args) => midcore_verifier::sandbox::cli::run_command(args),
     }
 }

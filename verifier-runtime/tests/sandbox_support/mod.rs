@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::RSA_PSS_SHA256;
+use aws_lc_rs::signature::{KeyPair as _, RSA_PSS_SHA256};
 use midcore_verifier::crypto::{KeyId, PublicKey, TrustedKeys, encode_pem, sha256};
 use midcore_verifier::launch::{VerifiedManifest, verify_manifest};
 use midcore_verifier::manifest::{FileRecord, Manifest, Product};
