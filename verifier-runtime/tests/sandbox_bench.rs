@@ -44,7 +44,10 @@ fn sandbox_benchmark() {
     let cached_pool = || {
         RunnerPool::new(PoolConfig {
             workers: 1,
-            cache: Some(CacheConfig { dir: cache_dir.path().to_owned(), key: cache_key.clone() }),
+            cache: Some(CacheConfig {
+                dir: cache_dir.path().to_owned(),
+                key: cache_key.clone(),
+            }),
             ..PoolConfig::default()
         })
         .expect("pool")
@@ -61,23 +64,36 @@ fn sandbox_benchmark() {
         for _ in 0..5 {
             let pool = cached_pool();
             let start = Instant::now();
-            let runner = pool.load(&manifest, "flite").expect("flite loads from cache");
+            let runner = pool
+                .load(&manifest, "flite")
+                .expect("flite loads from cache");
             warm.push(start.elapsed());
             assert!(runner.from_cache());
         }
-        println!("BENCH flite.wasm (21.5 MB) verify+compile cold: {:.0} ms", ms(cold));
-        println!("BENCH flite.wasm verify+load from authenticated cache (median of 5): {:.1} ms", ms(median(warm)));
+        println!(
+            "BENCH flite.wasm (21.5 MB) verify+compile cold: {:.0} ms",
+            ms(cold)
+        );
+        println!(
+            "BENCH flite.wasm verify+load from authenticated cache (median of 5): {:.1} ms",
+            ms(median(warm))
+        );
     }
     if ffmpeg.is_some() {
         let pool = cached_pool();
         let mut samples = Vec::new();
         for _ in 0..5 {
             let start = Instant::now();
-            let error = pool.load(&manifest, "ffmpeg-core").expect_err("ffmpeg-core is rejected");
+            let error = pool
+                .load(&manifest, "ffmpeg-core")
+                .expect_err("ffmpeg-core is rejected");
             samples.push(start.elapsed());
             assert!(error.to_string().contains("threads"));
         }
-        println!("BENCH ffmpeg-core.wasm (32 MB) read+hash+sidecar+feature rejection (median of 5): {:.1} ms", ms(median(samples)));
+        println!(
+            "BENCH ffmpeg-core.wasm (32 MB) read+hash+sidecar+feature rejection (median of 5): {:.1} ms",
+            ms(median(samples))
+        );
     }
 
     // 2. Instantiate per task from the pre-instantiated template (fresh store each).
@@ -107,7 +123,13 @@ fn sandbox_benchmark() {
     let mut completed = 0;
     while completed < tasks {
         while submitted < tasks {
-            match pool.submit(&echo, Task { request: request.clone(), args: Vec::new() }) {
+            match pool.submit(
+                &echo,
+                Task {
+                    request: request.clone(),
+                    args: Vec::new(),
+                },
+            ) {
                 Ok(run) => {
                     pending.push_back(run);
                     submitted += 1;

@@ -33,7 +33,12 @@ fn run(bundle: &SignedBundle, key: &TestKey, runner: &str, extra: &[&str], stdin
         .stderr(Stdio::piped())
         .spawn()
         .expect("start midcore-verify");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write request");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write request");
     child.wait_with_output().expect("wait for midcore-verify")
 }
 
@@ -42,7 +47,12 @@ fn run_answers_request() {
     let key = TestKey::generate();
     let bundle = bundle(&key);
     let output = run(&bundle, &key, "echo", &[], b"hello runner");
-    assert_eq!(output.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(output.stdout, b"hello runner");
 }
 
@@ -76,7 +86,8 @@ fn time_limit_maps_to_4() {
 fn modified_runner_maps_to_3() {
     let key = TestKey::generate();
     let bundle = bundle(&key);
-    std::fs::write(bundle.path("local-compute/runners/echo.wasm"), wasm("spin")).expect("replace runner");
+    std::fs::write(bundle.path("local-compute/runners/echo.wasm"), wasm("spin"))
+        .expect("replace runner");
     let output = run(&bundle, &key, "echo", &[], b"");
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("modified after signing"));

@@ -65,7 +65,10 @@ impl CacheKey {
     /// Reads the key at `path`, or creates it there (mode 0600 on Unix) when
     /// the file does not exist. A file of any other length is rejected.
     pub fn load_or_create(path: &Path) -> Result<Self, PoolError> {
-        let error = |detail: String| PoolError::CacheKey { path: path.to_owned(), detail };
+        let error = |detail: String| PoolError::CacheKey {
+            path: path.to_owned(),
+            detail,
+        };
         match fs::File::open(path) {
             Ok(file) => {
                 let mut bytes = Vec::with_capacity(CACHE_KEY_LEN);
@@ -170,10 +173,16 @@ impl CompiledCache {
     }
 
     fn entry_path(&self, module_sha256: &Sha256Digest) -> PathBuf {
-        self.dir.join(format!("{}.cwasm", hex::encode(module_sha256)))
+        self.dir
+            .join(format!("{}.cwasm", hex::encode(module_sha256)))
     }
 
-    fn mac(&self, module_sha256: &Sha256Digest, engine_digest: &Sha256Digest, compiled: &[u8]) -> hmac::Tag {
+    fn mac(
+        &self,
+        module_sha256: &Sha256Digest,
+        engine_digest: &Sha256Digest,
+        compiled: &[u8],
+    ) -> hmac::Tag {
         let mut context = hmac::Context::with_key(&self.key);
         context.update(MAC_LABEL);
         context.update(module_sha256);
@@ -187,7 +196,12 @@ impl CompiledCache {
 
     /// Returns the compiled module for `module_sha256` when an entry exists and
     /// authenticates; every other outcome is a miss.
-    pub(crate) fn load(&self, engine: &Engine, runner: &str, module_sha256: &Sha256Digest) -> Option<Module> {
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        runner: &str,
+        module_sha256: &Sha256Digest,
+    ) -> Option<Module> {
         let path = self.entry_path(module_sha256);
         let entry = match read_entry(&path) {
             Ok(entry) => entry,
@@ -211,7 +225,11 @@ impl CompiledCache {
 
     /// Checks the header and the MAC of `entry` in memory and returns the
     /// compiled bytes they cover.
-    fn authenticate<'a>(&self, entry: &'a [u8], module_sha256: &Sha256Digest) -> Result<&'a [u8], &'static str> {
+    fn authenticate<'a>(
+        &self,
+        entry: &'a [u8],
+        module_sha256: &Sha256Digest,
+    ) -> Result<&'a [u8], &'static str> {
         if entry.len() < HEADER_LEN || &entry[..8] != MAGIC {
             return Err("not a cache entry of this format");
         }
@@ -230,7 +248,13 @@ impl CompiledCache {
 
     /// Serializes `module` and writes an authenticated entry atomically
     /// (temporary file, then rename). Failures are logged and otherwise ignored.
-    pub(crate) fn store(&self, _engine: &Engine, runner: &str, module_sha256: &Sha256Digest, module: &Module) {
+    pub(crate) fn store(
+        &self,
+        _engine: &Engine,
+        runner: &str,
+        module_sha256: &Sha256Digest,
+        module: &Module,
+    ) {
         let compiled = match module.serialize() {
             Ok(compiled) => compiled,
             Err(error) => {
@@ -252,7 +276,9 @@ impl CompiledCache {
             fs::rename(&temporary, &path)
         })();
         match result {
-            Ok(()) => tracing::debug!(runner, path = %path.display(), "stored compiled-code cache entry"),
+            Ok(()) => {
+                tracing::debug!(runner, path = %path.display(), "stored compiled-code cache entry")
+            }
             Err(error) => {
                 let _ = fs::remove_file(&temporary);
                 tracing::warn!(runner, path = %path.display(), %error, "cannot write compiled-code cache entry");
@@ -269,8 +295,16 @@ fn read_entry(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Deserializes compiled code that [`CompiledCache::authenticate`] accepted.
-#[allow(unsafe_code, reason = "Module::deserialize is unsafe; the input is MAC-verified in memory first")]
-fn deserialize_authenticated(engine: &Engine, runner: &str, path: &Path, compiled: &[u8]) -> Option<Module> {
+#[allow(
+    unsafe_code,
+    reason = "Module::deserialize is unsafe; the input is MAC-verified in memory first"
+)]
+fn deserialize_authenticated(
+    engine: &Engine,
+    runner: &str,
+    path: &Path,
+    compiled: &[u8],
+) -> Option<Module> {
     // SAFETY: `compiled` is the exact in-memory buffer whose HMAC-SHA256 under
     // the per-installation key was verified just before this call, over these
     // bytes, the module's SHA-256, the wasmtime version and this engine's

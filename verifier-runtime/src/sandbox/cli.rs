@@ -22,8 +22,10 @@ pub const EXIT_HOST_ERROR: u8 = 6;
 
 /// Arguments of `midcore-verify run`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 the runner succeeded; 1 the runner exited non-zero; \
-2 usage error; 3 bundle or runner rejected; 4 a limit was hit; 5 the runner trapped; 6 host error.")]
+#[command(
+    after_help = "Exit status: 0 the runner succeeded; 1 the runner exited non-zero; \
+2 usage error; 3 bundle or runner rejected; 4 a limit was hit; 5 the runner trapped; 6 host error."
+)]
 pub struct RunArgs {
     /// Bundle root folder (contains build/integrity.json).
     pub bundle: PathBuf,
@@ -73,58 +75,109 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             Ok(bytes) => bytes,
             Err(_) => value.as_bytes().to_vec(),
         };
-        trusted
-            .pin_text(&text)
-            .map_err(|error| (EXIT_REFUSED, format!("--trust {value}: not a PEM public key file or key id: {error}")))?;
+        trusted.pin_text(&text).map_err(|error| {
+            (
+                EXIT_REFUSED,
+                format!("--trust {value}: not a PEM public key file or key id: {error}"),
+            )
+        })?;
     }
 
     // 2. Verify the manifest's signature against the pinned keys.
-    let manifest = crate::launch::verify_manifest(&args.bundle, &trusted)
-        .map_err(|error| (EXIT_REFUSED, format!("bundle {} rejected: {error}", args.bundle.display())))?;
+    let manifest = crate::launch::verify_manifest(&args.bundle, &trusted).map_err(|error| {
+        (
+            EXIT_REFUSED,
+            format!("bundle {} rejected: {error}", args.bundle.display()),
+        )
+    })?;
 
     // 3. Build a one-worker pool with the requested limits.
-    let mut config = PoolConfig { workers: 1, queue_capacity: 1, ..PoolConfig::default() };
+    let mut config = PoolConfig {
+        workers: 1,
+        queue_capacity: 1,
+        ..PoolConfig::default()
+    };
     config.limits.max_memory_bytes = args.memory_mib.saturating_mul(MIB);
     config.limits.timeout = Duration::from_millis(args.timeout_ms);
     config.limits.max_stdout_bytes = args.max_output_bytes;
     if let (Some(dir), Some(key_path)) = (&args.cache_dir, &args.cache_key) {
-        let key = CacheKey::load_or_create(key_path).map_err(|error| (EXIT_HOST_ERROR, error.to_string()))?;
-        config.cache = Some(CacheConfig { dir: dir.clone(), key });
+        let key = CacheKey::load_or_create(key_path)
+            .map_err(|error| (EXIT_HOST_ERROR, error.to_string()))?;
+        config.cache = Some(CacheConfig {
+            dir: dir.clone(),
+            key,
+        });
     }
     let max_request = config.limits.max_stdin_bytes;
     let pool = RunnerPool::new(config).map_err(|error| (EXIT_HOST_ERROR, error.to_string()))?;
 
     // 4. Load the runner: name check, manifest, sidecar, compile.
     let runner = pool.load(&manifest, &args.runner).map_err(|error| {
-        let status = if error.is_refusal() { EXIT_REFUSED } else { EXIT_HOST_ERROR };
+        let status = if error.is_refusal() {
+            EXIT_REFUSED
+        } else {
+            EXIT_HOST_ERROR
+        };
         (status, error.to_string())
     })?;
     if matches!(runner.key_id(), Some(id) if *id != manifest.key_id()) {
-        tracing::debug!(runner = runner.name(), "sidecar key differs from the manifest key; both are trusted");
+        tracing::debug!(
+            runner = runner.name(),
+            "sidecar key differs from the manifest key; both are trusted"
+        );
     }
 
     // 5. Read the request, run, and pass the response through.
     let mut request = Vec::new();
     std::io::stdin()
-        .take(u64::try_from(max_request).unwrap_or(u64::MAX).saturating_add(1))
+        .take(
+            u64::try_from(max_request)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        )
         .read_to_end(&mut request)
-        .map_err(|error| (EXIT_HOST_ERROR, format!("cannot read the request from stdin: {error}")))?;
+        .map_err(|error| {
+            (
+                EXIT_HOST_ERROR,
+                format!("cannot read the request from stdin: {error}"),
+            )
+        })?;
     let output = pool
-        .run(&runner, Task { request, args: args.args })
+        .run(
+            &runner,
+            Task {
+                request,
+                args: args.args,
+            },
+        )
         .map_err(|error| (run_error_status(&error), error.to_string()))?;
 
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&output.stdout)
         .and_then(|()| stdout.flush())
-        .map_err(|error| (EXIT_HOST_ERROR, format!("cannot write the response to stdout: {error}")))?;
+        .map_err(|error| {
+            (
+                EXIT_HOST_ERROR,
+                format!("cannot write the response to stdout: {error}"),
+            )
+        })?;
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(&output.stderr);
     if output.stderr_dropped > 0 {
-        let _ = writeln!(stderr, "[{} more bytes of runner stderr dropped]", output.stderr_dropped);
+        let _ = writeln!(
+            stderr,
+            "[{} more bytes of runner stderr dropped]",
+            output.stderr_dropped
+        );
     }
     if output.exit_code != 0 {
-        let _ = writeln!(stderr, "runner `{}` exited with status {}", runner.name(), output.exit_code);
+        let _ = writeln!(
+            stderr,
+            "runner `{}` exited with status {}",
+            runner.name(),
+            output.exit_code
+        );
         return Ok(ExitCode::from(EXIT_RUNNER_FAILED));
     }
     Ok(ExitCode::SUCCESS)
@@ -137,4 +190,3 @@ fn run_error_status(error: &RunError) -> u8 {
         _ => EXIT_HOST_ERROR,
     }
 }
-

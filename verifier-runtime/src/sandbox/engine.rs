@@ -60,7 +60,10 @@ pub(crate) struct EngineChoice {
 /// every proposal that no runner needs switched off. Uses the pooling allocator
 /// sized to `instance_slots` and falls back to on-demand allocation when the
 /// pool's address-space reservation fails.
-pub(crate) fn build_engine(limits: &Limits, instance_slots: u32) -> Result<EngineChoice, wasmtime::Error> {
+pub(crate) fn build_engine(
+    limits: &Limits,
+    instance_slots: u32,
+) -> Result<EngineChoice, wasmtime::Error> {
     let memory_bytes = limits.max_memory_bytes.min(MAX_32BIT_MEMORY);
 
     let mut pooling = PoolingAllocationConfig::new();
@@ -71,12 +74,20 @@ pub(crate) fn build_engine(limits: &Limits, instance_slots: u32) -> Result<Engin
         .table_elements(limits.max_table_elements)
         .max_memory_size(usize::try_from(memory_bytes).unwrap_or(usize::MAX));
 
-    match Engine::new(&base_config(limits).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))) {
-        Ok(engine) => Ok(EngineChoice { engine, pooled: true }),
+    match Engine::new(
+        base_config(limits).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling)),
+    ) {
+        Ok(engine) => Ok(EngineChoice {
+            engine,
+            pooled: true,
+        }),
         Err(error) => {
             tracing::warn!(%error, "pooling allocator unavailable, using on-demand allocation");
             let engine = Engine::new(&base_config(limits))?;
-            Ok(EngineChoice { engine, pooled: false })
+            Ok(EngineChoice {
+                engine,
+                pooled: false,
+            })
         }
     }
 }
@@ -128,7 +139,10 @@ pub(crate) fn scan_module(module: &[u8]) -> ModuleShape {
     for payload in Parser::new(0).parse_all(module) {
         let Ok(payload) = payload else { return shape };
         match payload {
-            Payload::Version { encoding: Encoding::Component, .. } => {
+            Payload::Version {
+                encoding: Encoding::Component,
+                ..
+            } => {
                 shape.note(WasmFeature::ComponentModel);
                 return shape;
             }
@@ -152,10 +166,10 @@ pub(crate) fn scan_module(module: &[u8]) -> ModuleShape {
             // Toolchains list the features they compiled with; "+atomics" (or
             // "+shared-mem") names the threads proposal before a slow compile.
             // A module that leaves the section out is still caught by the compiler.
-            Payload::CustomSection(section) if section.name() == "target_features" => {
-                if declares_threads(section.data()) {
-                    shape.note(WasmFeature::Threads);
-                }
+            Payload::CustomSection(section)
+                if section.name() == "target_features" && declares_threads(section.data()) =>
+            {
+                shape.note(WasmFeature::Threads);
             }
             Payload::CodeSectionEntry(body) if has_tags && !has_legacy_exceptions => {
                 has_legacy_exceptions = body_uses_legacy_exceptions(&body);
@@ -183,9 +197,13 @@ impl ModuleShape {
 /// (`+` used, `-` not used, `=` required) and a length-prefixed name.
 fn declares_threads(data: &[u8]) -> bool {
     let mut reader = wasmtime::wasmparser::BinaryReader::new(data, 0);
-    let Ok(count) = reader.read_var_u32() else { return false };
+    let Ok(count) = reader.read_var_u32() else {
+        return false;
+    };
     for _ in 0..count {
-        let (Ok(prefix), Ok(name)) = (reader.read_u8(), reader.read_string()) else { return false };
+        let (Ok(prefix), Ok(name)) = (reader.read_u8(), reader.read_string()) else {
+            return false;
+        };
         if prefix != b'-' && matches!(name, "atomics" | "shared-mem") {
             return true;
         }
@@ -194,7 +212,9 @@ fn declares_threads(data: &[u8]) -> bool {
 }
 
 fn body_uses_legacy_exceptions(body: &wasmtime::wasmparser::FunctionBody<'_>) -> bool {
-    let Ok(mut operators) = body.get_operators_reader() else { return false };
+    let Ok(mut operators) = body.get_operators_reader() else {
+        return false;
+    };
     while !operators.eof() {
         match operators.read() {
             Ok(
@@ -219,7 +239,10 @@ pub(crate) fn feature_in_compile_error(message: &str) -> Option<WasmFeature> {
         Some(WasmFeature::LegacyExceptions)
     } else if message.contains("exceptions") {
         Some(WasmFeature::Exceptions)
-    } else if message.contains("threads") || message.contains("shared memor") || message.contains("atomic") {
+    } else if message.contains("threads")
+        || message.contains("shared memor")
+        || message.contains("atomic")
+    {
         Some(WasmFeature::Threads)
     } else if message.contains("memory64") || message.contains("64-bit memor") {
         Some(WasmFeature::Memory64)
@@ -242,13 +265,18 @@ pub(crate) struct EpochTicker {
 impl EpochTicker {
     pub(crate) fn start(engine: Engine) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new().name("midcore-epoch".into()).spawn(move || {
-            // The sender is dropped when the ticker is, which ends the loop.
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                engine.increment_epoch();
-            }
-        })?;
-        Ok(Self { stop: Some(stop), thread: Some(thread) })
+        let thread = thread::Builder::new()
+            .name("midcore-epoch".into())
+            .spawn(move || {
+                // The sender is dropped when the ticker is, which ends the loop.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -37,7 +37,8 @@ impl Limits {
 
     /// Native stack size of a thread that runs guests under these limits.
     pub fn native_stack_bytes(&self) -> usize {
-        self.max_wasm_stack_bytes.saturating_add(Self::HOST_STACK_HEADROOM)
+        self.max_wasm_stack_bytes
+            .saturating_add(Self::HOST_STACK_HEADROOM)
     }
 }
 

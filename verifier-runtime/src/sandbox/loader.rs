@@ -24,7 +24,10 @@ const MAX_NAME_LEN: usize = 64;
 /// Fails unless `name` is a plain name (letters, digits, `-`, `_`, `.`; no
 /// leading `.`, no `..`, at most 64 bytes).
 pub fn runner_path(name: &str) -> Result<String, LoadError> {
-    let invalid = |reason| LoadError::InvalidName { runner: name.to_owned(), reason };
+    let invalid = |reason| LoadError::InvalidName {
+        runner: name.to_owned(),
+        reason,
+    };
     if name.is_empty() {
         return Err(invalid("the name is empty"));
     }
@@ -40,8 +43,13 @@ pub fn runner_path(name: &str) -> Result<String, LoadError> {
     if name.starts_with('.') {
         return Err(invalid("the name starts with '.'"));
     }
-    if !name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.')) {
-        return Err(invalid("the name contains a character other than letters, digits, '-', '_' and '.'"));
+    if !name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+    {
+        return Err(invalid(
+            "the name contains a character other than letters, digits, '-', '_' and '.'",
+        ));
     }
     Ok(format!("{RUNNERS_DIR}/{name}.wasm"))
 }
@@ -57,8 +65,18 @@ impl RunnerPool {
     /// the module bytes with the manifest's trusted keys (the pinned keys plus
     /// the manifest's own key); compile those same bytes.
     pub fn load(&self, manifest: &VerifiedManifest, name: &str) -> Result<Runner, LoadError> {
-        let verified = read_verified(manifest, name, self.limits().max_module_bytes, self.cache_dir())?;
-        self.prepare(name, &verified.bytes, verified.sha256, Some(verified.key_id))
+        let verified = read_verified(
+            manifest,
+            name,
+            self.limits().max_module_bytes,
+            self.cache_dir(),
+        )?;
+        self.prepare(
+            name,
+            &verified.bytes,
+            verified.sha256,
+            Some(verified.key_id),
+        )
     }
 
     fn cache_dir(&self) -> Option<&Path> {
@@ -87,32 +105,52 @@ fn read_verified(
             source,
         })?;
         if cache_dir.starts_with(&canonical_root) {
-            return Err(LoadError::CacheInsideBundle { path: cache_dir.to_owned() });
+            return Err(LoadError::CacheInsideBundle {
+                path: cache_dir.to_owned(),
+            });
         }
     }
 
     // 3. Read the module and its sidecar once each.
     let module_path = runners.join(format!("{name}.wasm"));
-    let bytes = read_regular_file(name, &module_path, max_module_bytes)?.ok_or_else(|| LoadError::NotFound {
-        runner: name.to_owned(),
-        path: module_path.clone(),
+    let bytes = read_regular_file(name, &module_path, max_module_bytes)?.ok_or_else(|| {
+        LoadError::NotFound {
+            runner: name.to_owned(),
+            path: module_path.clone(),
+        }
     })?;
     let sidecar_path = runners.join(format!("{name}.wasm.sig"));
-    let sidecar = read_regular_file(name, &sidecar_path, MAX_SIDECAR_BYTES)?.ok_or_else(|| LoadError::Unsigned {
-        runner: name.to_owned(),
-        path: sidecar_path.clone(),
+    let sidecar = read_regular_file(name, &sidecar_path, MAX_SIDECAR_BYTES)?.ok_or_else(|| {
+        LoadError::Unsigned {
+            runner: name.to_owned(),
+            path: sidecar_path.clone(),
+        }
     })?;
 
     // 4. Both files must be exactly what the verified manifest lists.
     let digest = sha256(&bytes);
     check_manifest_entry(manifest, name, &module_rel, &digest, bytes.len())?;
-    check_manifest_entry(manifest, name, &sidecar_rel, &sha256(&sidecar), sidecar.len())?;
+    check_manifest_entry(
+        manifest,
+        name,
+        &sidecar_rel,
+        &sha256(&sidecar),
+        sidecar.len(),
+    )?;
 
     // 5. The sidecar signature covers the same in-memory bytes.
-    let key_id = crate::sidecar::verify_module(&bytes, &sidecar, manifest.trusted_keys())
-        .map_err(|source| LoadError::Sidecar { runner: name.to_owned(), source })?;
+    let key_id = crate::sidecar::verify_module(&bytes, &sidecar, manifest.trusted_keys()).map_err(
+        |source| LoadError::Sidecar {
+            runner: name.to_owned(),
+            source,
+        },
+    )?;
     tracing::debug!(runner = name, %key_id, "runner verified against manifest and sidecar");
-    Ok(VerifiedModule { bytes, sha256: digest, key_id })
+    Ok(VerifiedModule {
+        bytes,
+        sha256: digest,
+        key_id,
+    })
 }
 
 fn check_manifest_entry(
@@ -123,13 +161,23 @@ fn check_manifest_entry(
     len: usize,
 ) -> Result<(), LoadError> {
     let Some(record) = manifest.file(rel) else {
-        return Err(LoadError::NotInManifest { runner: name.to_owned(), path: rel.to_owned() });
+        return Err(LoadError::NotInManifest {
+            runner: name.to_owned(),
+            path: rel.to_owned(),
+        });
     };
     let len = u64::try_from(len).unwrap_or(u64::MAX);
     // Digests are public values, so a plain comparison leaks nothing secret.
     if record.size != len || &record.sha256 != digest {
-        tracing::warn!(runner = name, path = rel, "runner file differs from the manifest");
-        return Err(LoadError::ManifestMismatch { runner: name.to_owned(), path: rel.to_owned() });
+        tracing::warn!(
+            runner = name,
+            path = rel,
+            "runner file differs from the manifest"
+        );
+        return Err(LoadError::ManifestMismatch {
+            runner: name.to_owned(),
+            path: rel.to_owned(),
+        });
     }
     Ok(())
 }
@@ -143,9 +191,13 @@ fn runners_folder(root: &Path, name: &str) -> Result<PathBuf, LoadError> {
         path: folder.clone(),
         reason,
     };
-    let canonical_root = fs::canonicalize(root).map_err(|error| unusable(format!("cannot resolve the bundle root: {error}")))?;
-    let canonical = fs::canonicalize(&folder).map_err(|error| unusable(format!("cannot resolve it: {error}")))?;
-    let expected = RUNNERS_DIR.split('/').fold(canonical_root, |path, part| path.join(part));
+    let canonical_root = fs::canonicalize(root)
+        .map_err(|error| unusable(format!("cannot resolve the bundle root: {error}")))?;
+    let canonical = fs::canonicalize(&folder)
+        .map_err(|error| unusable(format!("cannot resolve it: {error}")))?;
+    let expected = RUNNERS_DIR
+        .split('/')
+        .fold(canonical_root, |path, part| path.join(part));
     if canonical != expected {
         return Err(unusable(format!(
             "it resolves to {}, outside the bundle's runners folder; replace the symbolic link with a real folder",
@@ -160,8 +212,16 @@ fn runners_folder(root: &Path, name: &str) -> Result<PathBuf, LoadError> {
 
 /// Reads a regular file that is not a symbolic link, at most `max_bytes`.
 /// Returns `None` when nothing exists at `path`.
-fn read_regular_file(name: &str, path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>, LoadError> {
-    let io_error = |source| LoadError::Io { runner: name.to_owned(), path: path.to_owned(), source };
+fn read_regular_file(
+    name: &str,
+    path: &Path,
+    max_bytes: u64,
+) -> Result<Option<Vec<u8>>, LoadError> {
+    let io_error = |source| LoadError::Io {
+        runner: name.to_owned(),
+        path: path.to_owned(),
+        source,
+    };
 
     // 1. Look at the path itself without following a link.
     let link_metadata = match fs::symlink_metadata(path) {
@@ -170,10 +230,17 @@ fn read_regular_file(name: &str, path: &Path, max_bytes: u64) -> Result<Option<V
         Err(error) => return Err(io_error(error)),
     };
     if link_metadata.file_type().is_symlink() {
-        return Err(LoadError::Symlink { runner: name.to_owned(), path: path.to_owned() });
+        return Err(LoadError::Symlink {
+            runner: name.to_owned(),
+            path: path.to_owned(),
+        });
     }
     if !link_metadata.is_file() {
-        return Err(LoadError::NotRegularFile { runner: name.to_owned(), path: path.to_owned(), reason: "is not a regular file" });
+        return Err(LoadError::NotRegularFile {
+            runner: name.to_owned(),
+            path: path.to_owned(),
+            reason: "is not a regular file",
+        });
     }
 
     // 2. Open it and make sure the handle refers to the file just inspected,
@@ -193,7 +260,9 @@ fn read_regular_file(name: &str, path: &Path, max_bytes: u64) -> Result<Option<V
 
     // 3. Read at most one byte past the limit, in case the file grew.
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
         return Err(size_error(name, path, max_bytes));
     }
@@ -201,10 +270,20 @@ fn read_regular_file(name: &str, path: &Path, max_bytes: u64) -> Result<Option<V
 }
 
 fn size_error(name: &str, path: &Path, max_bytes: u64) -> LoadError {
-    if path.extension().is_some_and(|extension| extension == "wasm") {
-        LoadError::Limit { runner: name.to_owned(), limit: Limit::ModuleSize { max_bytes } }
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "wasm")
+    {
+        LoadError::Limit {
+            runner: name.to_owned(),
+            limit: Limit::ModuleSize { max_bytes },
+        }
     } else {
-        LoadError::NotRegularFile { runner: name.to_owned(), path: path.to_owned(), reason: "is larger than a sidecar can be (64 KiB)" }
+        LoadError::NotRegularFile {
+            runner: name.to_owned(),
+            path: path.to_owned(),
+            reason: "is larger than a sidecar can be (64 KiB)",
+        }
     }
 }
 

@@ -40,45 +40,76 @@ use crate::crypto::KeyId;
 pub enum LoadError {
     /// The name is not a plain runner name.
     #[error("invalid runner name {runner:?}: {reason}; use letters, digits, '-', '_' and '.' only")]
-    InvalidName { runner: String, reason: &'static str },
+    InvalidName {
+        runner: String,
+        reason: &'static str,
+    },
     /// The runners folder is missing, not a folder, or resolves outside the bundle.
     #[error("runners folder {path} for runner `{runner}` is unusable: {reason}")]
-    RunnersFolder { runner: String, path: PathBuf, reason: String },
+    RunnersFolder {
+        runner: String,
+        path: PathBuf,
+        reason: String,
+    },
     /// No module file for the name.
     #[error("runner `{runner}` not found: {path} does not exist")]
     NotFound { runner: String, path: PathBuf },
     /// The module or sidecar path is a symbolic link.
-    #[error("runner `{runner}` rejected: {path} is a symbolic link; runners must be regular files inside the runners folder")]
+    #[error(
+        "runner `{runner}` rejected: {path} is a symbolic link; runners must be regular files inside the runners folder"
+    )]
     Symlink { runner: String, path: PathBuf },
     /// The path is not a regular file, or it changed while it was opened.
     #[error("runner `{runner}` rejected: {path} {reason}")]
-    NotRegularFile { runner: String, path: PathBuf, reason: &'static str },
+    NotRegularFile {
+        runner: String,
+        path: PathBuf,
+        reason: &'static str,
+    },
     /// The module or sidecar could not be read.
     #[error("cannot read {path} for runner `{runner}`: {source}")]
-    Io { runner: String, path: PathBuf, source: std::io::Error },
+    Io {
+        runner: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A load-time limit (module size, initial memory).
     #[error("runner `{runner}` rejected: it exceeds the {limit}")]
     Limit { runner: String, limit: Limit },
     /// The manifest does not list the module or its sidecar.
-    #[error("runner `{runner}` rejected: {path} is not listed in the verified manifest; sign the bundle again")]
+    #[error(
+        "runner `{runner}` rejected: {path} is not listed in the verified manifest; sign the bundle again"
+    )]
     NotInManifest { runner: String, path: String },
     /// The bytes read differ from the manifest's SHA-256 or size.
-    #[error("runner `{runner}` rejected: {path} does not match the verified manifest (the file was modified after signing)")]
+    #[error(
+        "runner `{runner}` rejected: {path} does not match the verified manifest (the file was modified after signing)"
+    )]
     ManifestMismatch { runner: String, path: String },
     /// The module has no sidecar signature file.
-    #[error("runner `{runner}` rejected: it is unsigned, {path} does not exist; sign the bundle with midcore-sign")]
+    #[error(
+        "runner `{runner}` rejected: it is unsigned, {path} does not exist; sign the bundle with midcore-sign"
+    )]
     Unsigned { runner: String, path: PathBuf },
     /// The sidecar signature did not verify.
     #[error("runner `{runner}` rejected: sidecar signature invalid: {source}")]
-    Sidecar { runner: String, source: crate::sidecar::SidecarError },
+    Sidecar {
+        runner: String,
+        source: crate::sidecar::SidecarError,
+    },
     /// The module needs WebAssembly features the sandbox does not enable.
     #[error("runner `{runner}` rejected: it needs {}, which the sandbox does not enable", feature_list(.features))]
-    UnsupportedFeature { runner: String, features: Vec<WasmFeature> },
+    UnsupportedFeature {
+        runner: String,
+        features: Vec<WasmFeature>,
+    },
     /// Compilation failed for another reason (malformed or invalid module).
     #[error("runner `{runner}` rejected: invalid WebAssembly module: {detail}")]
     Compile { runner: String, detail: String },
     /// The module imports something the sandbox does not provide.
-    #[error("runner `{runner}` rejected: {detail}; runners may import only wasi_snapshot_preview1 functions")]
+    #[error(
+        "runner `{runner}` rejected: {detail}; runners may import only wasi_snapshot_preview1 functions"
+    )]
     Link { runner: String, detail: String },
     /// The compiled-code cache folder is inside the bundle.
     #[error("compiled-code cache folder {path} is inside the bundle; move it outside the bundle")]
@@ -86,14 +117,21 @@ pub enum LoadError {
 }
 
 fn feature_list(features: &[WasmFeature]) -> String {
-    features.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    features
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl LoadError {
     /// Whether the error is a refusal of the module itself (as opposed to a
     /// missing file or an I/O failure).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, LoadError::Io { .. } | LoadError::CacheInsideBundle { .. })
+        !matches!(
+            self,
+            LoadError::Io { .. } | LoadError::CacheInsideBundle { .. }
+        )
     }
 }
 

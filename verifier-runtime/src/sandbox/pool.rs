@@ -9,7 +9,9 @@ use std::thread;
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use super::cache::CompiledCache;
-use super::engine::{EpochTicker, build_engine, deadline_ticks, feature_in_compile_error, scan_module};
+use super::engine::{
+    EpochTicker, build_engine, deadline_ticks, feature_in_compile_error, scan_module,
+};
 use super::limits::{Limit, Limits};
 use super::wasi::{self, LimitHit, ProcExit, WasiState};
 use super::{LoadError, PoolError, RunError};
@@ -68,14 +70,26 @@ struct RunLimiter {
 }
 
 impl ResourceLimiter for RunLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if u64::try_from(desired).unwrap_or(u64::MAX) > self.max_memory_bytes {
-            return Err(wasmtime::Error::new(LimitHit(Limit::Memory { max_bytes: self.max_memory_bytes })));
+            return Err(wasmtime::Error::new(LimitHit(Limit::Memory {
+                max_bytes: self.max_memory_bytes,
+            })));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_table_elements {
             return Err(wasmtime::Error::new(LimitHit(Limit::TableElements {
                 max_elements: self.max_table_elements,
@@ -163,7 +177,9 @@ pub struct PendingRun {
 impl PendingRun {
     /// Blocks until the run finishes and returns its output or error.
     pub fn wait(self) -> Result<RunOutput, RunError> {
-        self.reply.recv().unwrap_or(Err(RunError::WorkerLost { runner: self.runner }))
+        self.reply.recv().unwrap_or(Err(RunError::WorkerLost {
+            runner: self.runner,
+        }))
     }
 }
 
@@ -179,7 +195,9 @@ pub struct RunnerPool {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("runner", &self.runner.name()).finish_non_exhaustive()
+        f.debug_struct("Job")
+            .field("runner", &self.runner.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,7 +228,8 @@ impl RunnerPool {
             pooled: choice.pooled,
             cache,
         });
-        let ticker = EpochTicker::start(shared.engine.clone()).map_err(|source| PoolError::Thread { source })?;
+        let ticker = EpochTicker::start(shared.engine.clone())
+            .map_err(|source| PoolError::Thread { source })?;
 
         let (queue, jobs) = mpsc::sync_channel::<Job>(queue_capacity);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -225,8 +244,19 @@ impl RunnerPool {
                 .map_err(|source| PoolError::Thread { source })?;
             handles.push(handle);
         }
-        tracing::debug!(workers, queue_capacity, pooled = shared.pooled, "runner pool started");
-        Ok(Self { shared, queue: Some(queue), queue_capacity, workers: handles, _ticker: ticker })
+        tracing::debug!(
+            workers,
+            queue_capacity,
+            pooled = shared.pooled,
+            "runner pool started"
+        );
+        Ok(Self {
+            shared,
+            queue: Some(queue),
+            queue_capacity,
+            workers: handles,
+            _ticker: ticker,
+        })
     }
 
     /// The limits every run gets.
@@ -249,31 +279,54 @@ impl RunnerPool {
     /// the caller can slow down or shed load.
     pub fn submit(&self, runner: &Runner, task: Task) -> Result<PendingRun, RunError> {
         let Some(queue) = &self.queue else {
-            return Err(RunError::PoolClosed { runner: runner.name().to_owned() });
+            return Err(RunError::PoolClosed {
+                runner: runner.name().to_owned(),
+            });
         };
         let (reply, receiver) = mpsc::sync_channel(1);
-        let job = Job { runner: runner.clone(), task, reply };
+        let job = Job {
+            runner: runner.clone(),
+            task,
+            reply,
+        };
         match queue.try_send(job) {
-            Ok(()) => Ok(PendingRun { runner: runner.name().to_owned(), reply: receiver }),
+            Ok(()) => Ok(PendingRun {
+                runner: runner.name().to_owned(),
+                reply: receiver,
+            }),
             Err(TrySendError::Full(_)) => Err(RunError::QueueFull {
                 runner: runner.name().to_owned(),
                 capacity: self.queue_capacity,
             }),
-            Err(TrySendError::Disconnected(_)) => Err(RunError::PoolClosed { runner: runner.name().to_owned() }),
+            Err(TrySendError::Disconnected(_)) => Err(RunError::PoolClosed {
+                runner: runner.name().to_owned(),
+            }),
         }
     }
 
     /// Queues `task`, waiting for room in the queue, then waits for the result.
     pub fn run(&self, runner: &Runner, task: Task) -> Result<RunOutput, RunError> {
         let Some(queue) = &self.queue else {
-            return Err(RunError::PoolClosed { runner: runner.name().to_owned() });
+            return Err(RunError::PoolClosed {
+                runner: runner.name().to_owned(),
+            });
         };
         let (reply, receiver) = mpsc::sync_channel(1);
-        let job = Job { runner: runner.clone(), task, reply };
+        let job = Job {
+            runner: runner.clone(),
+            task,
+            reply,
+        };
         if queue.send(job).is_err() {
-            return Err(RunError::PoolClosed { runner: runner.name().to_owned() });
+            return Err(RunError::PoolClosed {
+                runner: runner.name().to_owned(),
+            });
         }
-        PendingRun { runner: runner.name().to_owned(), reply: receiver }.wait()
+        PendingRun {
+            runner: runner.name().to_owned(),
+            reply: receiver,
+        }
+        .wait()
     }
 
     /// Instantiates `runner` in a fresh store under the pool's limits, runs its
@@ -308,12 +361,17 @@ impl RunnerPool {
         // 1. Name every feature the sandbox lacks before spending time compiling.
         let shape = scan_module(module_bytes);
         if !shape.unsupported.is_empty() {
-            return Err(LoadError::UnsupportedFeature { runner: name.to_owned(), features: shape.unsupported });
+            return Err(LoadError::UnsupportedFeature {
+                runner: name.to_owned(),
+                features: shape.unsupported,
+            });
         }
         if shape.max_initial_memory_bytes > limits.max_memory_bytes {
             return Err(LoadError::Limit {
                 runner: name.to_owned(),
-                limit: Limit::Memory { max_bytes: limits.max_memory_bytes },
+                limit: Limit::Memory {
+                    max_bytes: limits.max_memory_bytes,
+                },
             });
         }
 
@@ -340,10 +398,12 @@ impl RunnerPool {
             runner: name.to_owned(),
             detail: format!("{error:#}"),
         })?;
-        let template = linker.instantiate_pre(&module).map_err(|error| LoadError::Link {
-            runner: name.to_owned(),
-            detail: format!("{error:#}"),
-        })?;
+        let template = linker
+            .instantiate_pre(&module)
+            .map_err(|error| LoadError::Link {
+                runner: name.to_owned(),
+                detail: format!("{error:#}"),
+            })?;
         tracing::debug!(runner = name, from_cache, "runner ready");
         Ok(Runner {
             inner: Arc::new(RunnerInner {
@@ -377,8 +437,14 @@ pub(crate) fn compile(engine: &Engine, name: &str, bytes: &[u8]) -> Result<Modul
     Module::from_binary(engine, bytes).map_err(|error| {
         let detail = format!("{error:#}");
         match feature_in_compile_error(&detail) {
-            Some(feature) => LoadError::UnsupportedFeature { runner: name.to_owned(), features: vec![feature] },
-            None => LoadError::Compile { runner: name.to_owned(), detail },
+            Some(feature) => LoadError::UnsupportedFeature {
+                runner: name.to_owned(),
+                features: vec![feature],
+            },
+            None => LoadError::Compile {
+                runner: name.to_owned(),
+                detail,
+            },
         }
     })
 }
@@ -397,7 +463,9 @@ fn worker_loop(shared: &PoolShared, jobs: &Mutex<Receiver<Job>>) {
         let result = catch_unwind(AssertUnwindSafe(|| execute(shared, &job.runner, job.task)))
             .unwrap_or_else(|_| {
                 tracing::warn!(runner, "runner task panicked in host code");
-                Err(RunError::WorkerLost { runner: runner.clone() })
+                Err(RunError::WorkerLost {
+                    runner: runner.clone(),
+                })
             });
         if let Err(error) = &result {
             tracing::warn!(runner, %error, "runner task failed");
@@ -431,12 +499,18 @@ fn new_store(shared: &PoolShared, runner: &Runner, task: &Task) -> Store<TaskSta
 
 /// Runs one task in a fresh store: instantiate from the template, call `_start`,
 /// collect the output.
-pub(crate) fn execute(shared: &PoolShared, runner: &Runner, task: Task) -> Result<RunOutput, RunError> {
+pub(crate) fn execute(
+    shared: &PoolShared,
+    runner: &Runner,
+    task: Task,
+) -> Result<RunOutput, RunError> {
     let limits = &shared.limits;
     if task.request.len() > limits.max_stdin_bytes {
         return Err(RunError::Limit {
             runner: runner.name().to_owned(),
-            limit: Limit::Stdin { max_bytes: limits.max_stdin_bytes },
+            limit: Limit::Stdin {
+                max_bytes: limits.max_stdin_bytes,
+            },
         });
     }
     let mut store = new_store(shared, runner, &task);
@@ -455,7 +529,9 @@ pub(crate) fn execute(shared: &PoolShared, runner: &Runner, task: Task) -> Resul
         .map_err(|error| classify_error(runner.name(), limits, error))?;
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
-        .map_err(|_| RunError::NotACommand { runner: runner.name().to_owned() })?;
+        .map_err(|_| RunError::NotACommand {
+            runner: runner.name().to_owned(),
+        })?;
 
     let exit_code = match start.call(&mut store, ()) {
         Ok(()) => 0,
@@ -475,7 +551,12 @@ pub(crate) fn execute(shared: &PoolShared, runner: &Runner, task: Task) -> Resul
             "runner stderr"
         );
     }
-    Ok(RunOutput { exit_code, stdout: wasi.stdout, stderr: wasi.stderr, stderr_dropped: wasi.stderr_dropped })
+    Ok(RunOutput {
+        exit_code,
+        stdout: wasi.stdout,
+        stderr: wasi.stderr,
+        stderr_dropped: wasi.stderr_dropped,
+    })
 }
 
 /// Turns an error from instantiation or a call into a [`RunError`] that names
@@ -483,18 +564,37 @@ pub(crate) fn execute(shared: &PoolShared, runner: &Runner, task: Task) -> Resul
 fn classify_error(runner: &str, limits: &Limits, error: wasmtime::Error) -> RunError {
     let runner = runner.to_owned();
     if let Some(LimitHit(limit)) = error.downcast_ref::<LimitHit>() {
-        return RunError::Limit { runner, limit: limit.clone() };
+        return RunError::Limit {
+            runner,
+            limit: limit.clone(),
+        };
     }
     if let Some(ProcExit(code)) = error.downcast_ref::<ProcExit>() {
-        return RunError::Trap { runner, detail: format!("proc_exit({code}) during instantiation") };
+        return RunError::Trap {
+            runner,
+            detail: format!("proc_exit({code}) during instantiation"),
+        };
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => RunError::Limit { runner, limit: Limit::Timeout { timeout: limits.timeout } },
+        Some(Trap::Interrupt) => RunError::Limit {
+            runner,
+            limit: Limit::Timeout {
+                timeout: limits.timeout,
+            },
+        },
         Some(Trap::StackOverflow) => RunError::Limit {
             runner,
-            limit: Limit::WasmStack { max_bytes: limits.max_wasm_stack_bytes },
+            limit: Limit::WasmStack {
+                max_bytes: limits.max_wasm_stack_bytes,
+            },
         },
-        Some(trap) => RunError::Trap { runner, detail: trap.to_string() },
-        None => RunError::Trap { runner, detail: format!("{error:#}") },
+        Some(trap) => RunError::Trap {
+            runner,
+            detail: trap.to_string(),
+        },
+        None => RunError::Trap {
+            runner,
+            detail: format!("{error:#}"),
+        },
     }
 }

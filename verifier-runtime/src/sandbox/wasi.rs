@@ -99,7 +99,10 @@ impl WasiState {
     }
 
     fn is_open_stdio(&self, fd: i32) -> bool {
-        usize::try_from(fd).ok().and_then(|fd| self.closed.get(fd)).is_some_and(|closed| !closed)
+        usize::try_from(fd)
+            .ok()
+            .and_then(|fd| self.closed.get(fd))
+            .is_some_and(|closed| !closed)
     }
 }
 
@@ -132,14 +135,19 @@ const GRANTED: &[&str] = &[
 /// Adds the granted preview 1 functions to `linker`, then an `ENOSYS` stub for
 /// every other preview 1 function that `module` imports. Imports from any
 /// other module are left undefined, so instantiation fails naming them.
-pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>, module: &Module) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(
+    linker: &mut Linker<TaskState>,
+    module: &Module,
+) -> wasmtime::Result<()> {
     define_granted(linker)?;
 
     for import in module.imports() {
         if import.module() != WASI_MODULE || GRANTED.contains(&import.name()) {
             continue;
         }
-        let ExternType::Func(func_type) = import.ty() else { continue };
+        let ExternType::Func(func_type) = import.ty() else {
+            continue;
+        };
         let returns_errno = func_type.results().len() == 1
             && func_type.results().all(|ty| matches!(ty, ValType::I32));
         if !returns_errno {
@@ -148,31 +156,52 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>, module: &Module) -> 
             continue;
         }
         let name = import.name().to_owned();
-        linker.func_new(WASI_MODULE, import.name(), func_type, move |_caller, _params, results| {
-            tracing::debug!(function = %name, "denied WASI call");
-            results[0] = Val::I32(ERRNO_NOSYS);
-            Ok(())
-        })?;
+        linker.func_new(
+            WASI_MODULE,
+            import.name(),
+            func_type,
+            move |_caller, _params, results| {
+                tracing::debug!(function = %name, "denied WASI call");
+                results[0] = Val::I32(ERRNO_NOSYS);
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
 
 fn define_granted(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
-    linker.func_wrap(WASI_MODULE, "args_sizes_get", |mut caller: Ctx<'_>, argc: i32, size: i32| {
-        let args = &caller.data().wasi.args;
-        let count = args.len();
-        let bytes: usize = args.iter().map(Vec::len).sum();
-        Ok(write_u32_pair(&mut caller, argc, count, size, bytes))
-    })?;
-    linker.func_wrap(WASI_MODULE, "args_get", |mut caller: Ctx<'_>, argv: i32, buf: i32| {
-        Ok(write_strings(&mut caller, argv, buf, |state| &state.wasi.args))
-    })?;
-    linker.func_wrap(WASI_MODULE, "environ_sizes_get", |mut caller: Ctx<'_>, count: i32, size: i32| {
-        Ok(write_u32_pair(&mut caller, count, 0, size, 0))
-    })?;
-    linker.func_wrap(WASI_MODULE, "environ_get", |_caller: Ctx<'_>, _environ: i32, _buf: i32| {
-        Ok(ERRNO_SUCCESS)
-    })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "args_sizes_get",
+        |mut caller: Ctx<'_>, argc: i32, size: i32| {
+            let args = &caller.data().wasi.args;
+            let count = args.len();
+            let bytes: usize = args.iter().map(Vec::len).sum();
+            Ok(write_u32_pair(&mut caller, argc, count, size, bytes))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "args_get",
+        |mut caller: Ctx<'_>, argv: i32, buf: i32| {
+            Ok(write_strings(&mut caller, argv, buf, |state| {
+                &state.wasi.args
+            }))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "environ_sizes_get",
+        |mut caller: Ctx<'_>, count: i32, size: i32| {
+            Ok(write_u32_pair(&mut caller, count, 0, size, 0))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "environ_get",
+        |_caller: Ctx<'_>, _environ: i32, _buf: i32| Ok(ERRNO_SUCCESS),
+    )?;
 
     linker.func_wrap(WASI_MODULE, "fd_read", fd_read)?;
     linker.func_wrap(WASI_MODULE, "fd_write", fd_write)?;
@@ -181,46 +210,83 @@ fn define_granted(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
         if !wasi.is_open_stdio(fd) {
             return Ok(ERRNO_BADF);
         }
-        if let Some(closed) = usize::try_from(fd).ok().and_then(|fd| wasi.closed.get_mut(fd)) {
+        if let Some(closed) = usize::try_from(fd)
+            .ok()
+            .and_then(|fd| wasi.closed.get_mut(fd))
+        {
             *closed = true;
         }
         Ok(ERRNO_SUCCESS)
     })?;
-    linker.func_wrap(WASI_MODULE, "fd_fdstat_get", |mut caller: Ctx<'_>, fd: i32, out: i32| {
-        if !caller.data().wasi.is_open_stdio(fd) {
-            return Ok(ERRNO_BADF);
-        }
-        let rights = if fd == 0 { RIGHT_FD_READ } else { RIGHT_FD_WRITE };
-        // fdstat: filetype u8 at 0, flags u16 at 2, rights_base u64 at 8,
-        // rights_inheriting u64 at 16; 24 bytes.
-        let mut fdstat = [0u8; 24];
-        fdstat[0] = FILETYPE_UNKNOWN;
-        fdstat[8..16].copy_from_slice(&rights.to_le_bytes());
-        Ok(write_bytes(&mut caller, out, &fdstat))
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_fdstat_set_flags", |caller: Ctx<'_>, fd: i32, _flags: i32| {
-        Ok(if caller.data().wasi.is_open_stdio(fd) { ERRNO_NOTSUP } else { ERRNO_BADF })
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_filestat_get", |mut caller: Ctx<'_>, fd: i32, out: i32| {
-        if !caller.data().wasi.is_open_stdio(fd) {
-            return Ok(ERRNO_BADF);
-        }
-        // filestat is 64 bytes; all zero describes an empty stream of unknown type.
-        Ok(write_bytes(&mut caller, out, &[0u8; 64]))
-    })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_fdstat_get",
+        |mut caller: Ctx<'_>, fd: i32, out: i32| {
+            if !caller.data().wasi.is_open_stdio(fd) {
+                return Ok(ERRNO_BADF);
+            }
+            let rights = if fd == 0 {
+                RIGHT_FD_READ
+            } else {
+                RIGHT_FD_WRITE
+            };
+            // fdstat: filetype u8 at 0, flags u16 at 2, rights_base u64 at 8,
+            // rights_inheriting u64 at 16; 24 bytes.
+            let mut fdstat = [0u8; 24];
+            fdstat[0] = FILETYPE_UNKNOWN;
+            fdstat[8..16].copy_from_slice(&rights.to_le_bytes());
+            Ok(write_bytes(&mut caller, out, &fdstat))
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_fdstat_set_flags",
+        |caller: Ctx<'_>, fd: i32, _flags: i32| {
+            Ok(if caller.data().wasi.is_open_stdio(fd) {
+                ERRNO_NOTSUP
+            } else {
+                ERRNO_BADF
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_filestat_get",
+        |mut caller: Ctx<'_>, fd: i32, out: i32| {
+            if !caller.data().wasi.is_open_stdio(fd) {
+                return Ok(ERRNO_BADF);
+            }
+            // filestat is 64 bytes; all zero describes an empty stream of unknown type.
+            Ok(write_bytes(&mut caller, out, &[0u8; 64]))
+        },
+    )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_seek",
         |caller: Ctx<'_>, fd: i32, _offset: i64, _whence: i32, _out: i32| {
-            Ok(if caller.data().wasi.is_open_stdio(fd) { ERRNO_SPIPE } else { ERRNO_BADF })
+            Ok(if caller.data().wasi.is_open_stdio(fd) {
+                ERRNO_SPIPE
+            } else {
+                ERRNO_BADF
+            })
         },
     )?;
-    linker.func_wrap(WASI_MODULE, "fd_tell", |caller: Ctx<'_>, fd: i32, _out: i32| {
-        Ok(if caller.data().wasi.is_open_stdio(fd) { ERRNO_SPIPE } else { ERRNO_BADF })
-    })?;
-    linker.func_wrap(WASI_MODULE, "fd_prestat_get", |_caller: Ctx<'_>, _fd: i32, _out: i32| {
-        Ok(ERRNO_BADF)
-    })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_tell",
+        |caller: Ctx<'_>, fd: i32, _out: i32| {
+            Ok(if caller.data().wasi.is_open_stdio(fd) {
+                ERRNO_SPIPE
+            } else {
+                ERRNO_BADF
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_prestat_get",
+        |_caller: Ctx<'_>, _fd: i32, _out: i32| Ok(ERRNO_BADF),
+    )?;
     linker.func_wrap(
         WASI_MODULE,
         "fd_prestat_dir_name",
@@ -228,12 +294,20 @@ fn define_granted(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     )?;
     linker.func_wrap(WASI_MODULE, "path_open", path_open)?;
 
-    linker.func_wrap(WASI_MODULE, "clock_res_get", |mut caller: Ctx<'_>, id: i32, out: i32| {
-        if !(0..=3).contains(&id) {
-            return Ok(ERRNO_INVAL);
-        }
-        Ok(write_bytes(&mut caller, out, &CLOCK_STEP_NANOS.to_le_bytes()))
-    })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "clock_res_get",
+        |mut caller: Ctx<'_>, id: i32, out: i32| {
+            if !(0..=3).contains(&id) {
+                return Ok(ERRNO_INVAL);
+            }
+            Ok(write_bytes(
+                &mut caller,
+                out,
+                &CLOCK_STEP_NANOS.to_le_bytes(),
+            ))
+        },
+    )?;
     linker.func_wrap(
         WASI_MODULE,
         "clock_time_get",
@@ -248,10 +322,16 @@ fn define_granted(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap(WASI_MODULE, "random_get", random_get)?;
-    linker.func_wrap(WASI_MODULE, "sched_yield", |_caller: Ctx<'_>| Ok(ERRNO_SUCCESS))?;
-    linker.func_wrap(WASI_MODULE, "proc_exit", |_caller: Ctx<'_>, code: i32| -> wasmtime::Result<()> {
-        Err(wasmtime::Error::new(ProcExit(code)))
+    linker.func_wrap(WASI_MODULE, "sched_yield", |_caller: Ctx<'_>| {
+        Ok(ERRNO_SUCCESS)
     })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "proc_exit",
+        |_caller: Ctx<'_>, code: i32| -> wasmtime::Result<()> {
+            Err(wasmtime::Error::new(ProcExit(code)))
+        },
+    )?;
     Ok(())
 }
 
@@ -268,14 +348,22 @@ fn offset(value: i32) -> usize {
 }
 
 fn write_bytes(caller: &mut Ctx<'_>, at: i32, bytes: &[u8]) -> i32 {
-    let Some(memory) = memory(caller) else { return ERRNO_FAULT };
+    let Some(memory) = memory(caller) else {
+        return ERRNO_FAULT;
+    };
     match memory.write(caller, offset(at), bytes) {
         Ok(()) => ERRNO_SUCCESS,
         Err(_) => ERRNO_FAULT,
     }
 }
 
-fn write_u32_pair(caller: &mut Ctx<'_>, first_at: i32, first: usize, second_at: i32, second: usize) -> i32 {
+fn write_u32_pair(
+    caller: &mut Ctx<'_>,
+    first_at: i32,
+    first: usize,
+    second_at: i32,
+    second: usize,
+) -> i32 {
     let (Ok(first), Ok(second)) = (u32::try_from(first), u32::try_from(second)) else {
         return ERRNO_INVAL;
     };
@@ -292,12 +380,16 @@ fn write_strings(
     buf: i32,
     strings: fn(&TaskState) -> &Vec<Vec<u8>>,
 ) -> i32 {
-    let Some(memory) = memory(caller) else { return ERRNO_FAULT };
+    let Some(memory) = memory(caller) else {
+        return ERRNO_FAULT;
+    };
     let (data, state) = memory.data_and_store_mut(caller);
     let mut pointer_at = offset(pointers);
     let mut string_at = offset(buf);
     for string in strings(state) {
-        let Ok(address) = u32::try_from(string_at) else { return ERRNO_FAULT };
+        let Ok(address) = u32::try_from(string_at) else {
+            return ERRNO_FAULT;
+        };
         let Some(slot) = data.get_mut(pointer_at..pointer_at.saturating_add(4)) else {
             return ERRNO_FAULT;
         };
@@ -326,20 +418,32 @@ fn read_iovecs(data: &[u8], iovs: i32, count: i32) -> Option<Vec<(usize, usize)>
     Some(vectors)
 }
 
-fn fd_read(mut caller: Ctx<'_>, fd: i32, iovs: i32, iovs_len: i32, nread: i32) -> wasmtime::Result<i32> {
+fn fd_read(
+    mut caller: Ctx<'_>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    nread: i32,
+) -> wasmtime::Result<i32> {
     if fd != 0 || !caller.data().wasi.is_open_stdio(fd) {
         return Ok(ERRNO_BADF);
     }
-    let Some(memory) = memory(&mut caller) else { return Ok(ERRNO_FAULT) };
+    let Some(memory) = memory(&mut caller) else {
+        return Ok(ERRNO_FAULT);
+    };
     let (data, state) = memory.data_and_store_mut(&mut caller);
-    let Some(vectors) = read_iovecs(data, iovs, iovs_len) else { return Ok(ERRNO_FAULT) };
+    let Some(vectors) = read_iovecs(data, iovs, iovs_len) else {
+        return Ok(ERRNO_FAULT);
+    };
 
     let wasi = &mut state.wasi;
     let mut total = 0usize;
     for (buf, len) in vectors {
         let remaining = &wasi.stdin[wasi.stdin_offset..];
         let take = len.min(remaining.len());
-        let Some(target) = data.get_mut(buf..buf.saturating_add(take)) else { return Ok(ERRNO_FAULT) };
+        let Some(target) = data.get_mut(buf..buf.saturating_add(take)) else {
+            return Ok(ERRNO_FAULT);
+        };
         target.copy_from_slice(&remaining[..take]);
         wasi.stdin_offset += take;
         total += take;
@@ -347,27 +451,43 @@ fn fd_read(mut caller: Ctx<'_>, fd: i32, iovs: i32, iovs_len: i32, nread: i32) -
             break;
         }
     }
-    let Ok(total) = u32::try_from(total) else { return Ok(ERRNO_INVAL) };
+    let Ok(total) = u32::try_from(total) else {
+        return Ok(ERRNO_INVAL);
+    };
     Ok(write_bytes(&mut caller, nread, &total.to_le_bytes()))
 }
 
-fn fd_write(mut caller: Ctx<'_>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> wasmtime::Result<i32> {
+fn fd_write(
+    mut caller: Ctx<'_>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    nwritten: i32,
+) -> wasmtime::Result<i32> {
     if !(fd == 1 || fd == 2) || !caller.data().wasi.is_open_stdio(fd) {
         return Ok(ERRNO_BADF);
     }
-    let Some(memory) = memory(&mut caller) else { return Ok(ERRNO_FAULT) };
+    let Some(memory) = memory(&mut caller) else {
+        return Ok(ERRNO_FAULT);
+    };
     let (data, state) = memory.data_and_store_mut(&mut caller);
-    let Some(vectors) = read_iovecs(data, iovs, iovs_len) else { return Ok(ERRNO_FAULT) };
+    let Some(vectors) = read_iovecs(data, iovs, iovs_len) else {
+        return Ok(ERRNO_FAULT);
+    };
 
     let wasi = &mut state.wasi;
     let mut total = 0usize;
     for (buf, len) in vectors {
-        let Some(source) = data.get(buf..buf.saturating_add(len)) else { return Ok(ERRNO_FAULT) };
+        let Some(source) = data.get(buf..buf.saturating_add(len)) else {
+            return Ok(ERRNO_FAULT);
+        };
         if fd == 1 {
             // Output past the cap ends the run: a truncated response must never
             // be mistaken for a complete one.
             if wasi.stdout.len().saturating_add(source.len()) > wasi.max_stdout {
-                return Err(wasmtime::Error::new(LimitHit(Limit::Stdout { max_bytes: wasi.max_stdout })));
+                return Err(wasmtime::Error::new(LimitHit(Limit::Stdout {
+                    max_bytes: wasi.max_stdout,
+                })));
             }
             wasi.stdout.extend_from_slice(source);
         } else {
@@ -379,11 +499,16 @@ fn fd_write(mut caller: Ctx<'_>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i3
         }
         total += len;
     }
-    let Ok(total) = u32::try_from(total) else { return Ok(ERRNO_INVAL) };
+    let Ok(total) = u32::try_from(total) else {
+        return Ok(ERRNO_INVAL);
+    };
     Ok(write_bytes(&mut caller, nwritten, &total.to_le_bytes()))
 }
 
-#[allow(clippy::too_many_arguments, reason = "the preview 1 signature of path_open")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the preview 1 signature of path_open"
+)]
 fn path_open(
     caller: Ctx<'_>,
     fd: i32,
@@ -398,11 +523,17 @@ fn path_open(
 ) -> wasmtime::Result<i32> {
     // No directory is ever preopened, so there is nothing to resolve a path in.
     tracing::debug!(fd, "denied path_open");
-    Ok(if caller.data().wasi.is_open_stdio(fd) { ERRNO_NOTDIR } else { ERRNO_BADF })
+    Ok(if caller.data().wasi.is_open_stdio(fd) {
+        ERRNO_NOTDIR
+    } else {
+        ERRNO_BADF
+    })
 }
 
 fn random_get(mut caller: Ctx<'_>, buf: i32, len: i32) -> wasmtime::Result<i32> {
-    let Some(memory) = memory(&mut caller) else { return Ok(ERRNO_FAULT) };
+    let Some(memory) = memory(&mut caller) else {
+        return Ok(ERRNO_FAULT);
+    };
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let start = offset(buf);
     let Some(target) = data.get_mut(start..start.saturating_add(offset(len))) else {

@@ -1,7 +1,10 @@
 //! Builds signed test bundles in a temporary folder: RSA-PSS keys made at test
 //! time, a manifest listing every file, and a sidecar for every runner.
 
-#![allow(dead_code, reason = "each test file uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,9 @@ use midcore_verifier::sidecar::Sidecar;
 
 /// Reads a WAT file from `tests/wat/` and assembles it.
 pub fn wasm(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wat").join(format!("{name}.wat"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/wat")
+        .join(format!("{name}.wat"));
     wat::parse_file(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
@@ -42,13 +47,22 @@ impl TestKey {
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PSS_SHA256, &SystemRandom::new(), message, &mut signature)
+            .sign(
+                &RSA_PSS_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .expect("RSA-PSS signing");
         signature
     }
 
     pub fn sidecar(&self, module: &[u8]) -> Vec<u8> {
-        Sidecar { key_id: self.key_id(), signature: self.sign(module) }.encode()
+        Sidecar {
+            key_id: self.key_id(),
+            signature: self.sign(module),
+        }
+        .encode()
     }
 
     pub fn trusted(&self) -> TrustedKeys {
@@ -72,7 +86,10 @@ impl Default for BundleBuilder {
 
 impl BundleBuilder {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temporary folder"), files: BTreeMap::new() }
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+            files: BTreeMap::new(),
+        }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -89,7 +106,8 @@ impl BundleBuilder {
     pub fn runner(self, name: &str, module: &[u8], key: &TestKey) -> Self {
         let path = format!("local-compute/runners/{name}.wasm");
         let sidecar = key.sidecar(module);
-        self.file(&path, module).file(&format!("{path}.sig"), &sidecar)
+        self.file(&path, module)
+            .file(&format!("{path}.sig"), &sidecar)
     }
 
     /// Writes every file, then the manifest signed by `key` and its public key.
@@ -98,12 +116,22 @@ impl BundleBuilder {
         let mut records = BTreeMap::new();
         for (path, bytes) in &self.files {
             let target = root.join(path);
-            std::fs::create_dir_all(target.parent().expect("file has a parent")).expect("create folders");
+            std::fs::create_dir_all(target.parent().expect("file has a parent"))
+                .expect("create folders");
             std::fs::write(&target, bytes).expect("write bundle file");
-            records.insert(path.clone(), FileRecord { sha256: sha256(bytes), size: bytes.len() as u64 });
+            records.insert(
+                path.clone(),
+                FileRecord {
+                    sha256: sha256(bytes),
+                    size: bytes.len() as u64,
+                },
+            );
         }
         let manifest = Manifest {
-            product: Product { name: "sandbox-test".into(), version: "1.0.0".into() },
+            product: Product {
+                name: "sandbox-test".into(),
+                version: "1.0.0".into(),
+            },
             key_id: key.key_id(),
             source_date_epoch: None,
             files: records,
@@ -111,8 +139,13 @@ impl BundleBuilder {
         };
         let signature = key.sign(&manifest.signed_bytes());
         std::fs::create_dir_all(root.join("build")).expect("create build folder");
-        std::fs::write(root.join("build/integrity.json"), manifest.encode_signed(&signature)).expect("write manifest");
-        std::fs::write(root.join("build/integrity.pub.pem"), key.public.to_pem()).expect("write public key");
+        std::fs::write(
+            root.join("build/integrity.json"),
+            manifest.encode_signed(&signature),
+        )
+        .expect("write manifest");
+        std::fs::write(root.join("build/integrity.pub.pem"), key.public.to_pem())
+            .expect("write public key");
         SignedBundle { dir: self.dir }
     }
 }
@@ -157,7 +190,10 @@ pub fn real_module(file: &str) -> Option<Vec<u8>> {
                 "{file} missing in {}: {error}; run scripts/fetch-real-modules.sh",
                 dir.display()
             );
-            eprintln!("skipped: {file} not in {}; run scripts/fetch-real-modules.sh", dir.display());
+            eprintln!(
+                "skipped: {file} not in {}; run scripts/fetch-real-modules.sh",
+                dir.display()
+            );
             None
         }
     }
