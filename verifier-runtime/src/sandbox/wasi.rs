@@ -1,13 +1,16 @@
 //! A minimal `wasi_snapshot_preview1` host: the request on stdin, bounded
 //! stdout and stderr buffers, the caller's arguments, and nothing else.
 //!
-//! Granted: `args_*` (the runner's name, then the caller's arguments),
-//! `environ_*` (always empty), `fd_read` on fd 0, `fd_write` on fds 1 and 2,
-//! `fd_fdstat_get`, `fd_filestat_get`, `fd_close`, `fd_seek` and `fd_tell` on
-//! fds 0 to 2 (seeking fails with `ESPIPE`), `clock_*` (a virtual clock that
-//! advances 1 µs per read, so runs are deterministic and time cannot be used as
-//! a side channel), `random_get` (a deterministic SHA-256 stream, not secret),
-//! `sched_yield` and `proc_exit`.
+//! Granted calls:
+//! - `args_*`: the runner's name, then the caller's arguments.
+//! - `environ_*`: always empty.
+//! - `fd_read` on fd 0 and `fd_write` on fds 1 and 2.
+//! - `fd_fdstat_get`, `fd_filestat_get`, `fd_close`, `fd_seek` and `fd_tell`
+//!   on fds 0 to 2. Seeking fails with `ESPIPE`.
+//! - `clock_*`: a virtual clock that advances 1 µs per read, so runs are
+//!   deterministic and real time cannot serve as a side channel.
+//! - `random_get`: a deterministic SHA-256 stream, which is not secret.
+//! - `sched_yield` and `proc_exit`.
 //!
 //! Denied: `fd_prestat_get` reports no preopened directories (`EBADF`),
 //! `path_open` fails with `EBADF` on any descriptor other than 0 to 2 and with
