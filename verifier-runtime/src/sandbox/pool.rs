@@ -333,7 +333,7 @@ impl RunnerPool {
     /// `_initialize` export when it has one, and drops the instance. Proves a
     /// library-style module (one without `_start`) can be instantiated.
     pub fn check_instantiates(&self, runner: &Runner) -> Result<(), RunError> {
-        let mut store = new_store(&self.shared, runner, &Task::default());
+        let mut store = new_store(&self.shared, runner, Task::default());
         let instance = runner
             .inner
             .template
@@ -475,13 +475,15 @@ fn worker_loop(shared: &PoolShared, jobs: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn new_store(shared: &PoolShared, runner: &Runner, task: &Task) -> Store<TaskState> {
+/// Creates a store for one run: the task's WASI state, the limiter and the
+/// epoch deadline.
+fn new_store(shared: &PoolShared, runner: &Runner, task: Task) -> Store<TaskState> {
     let limits = &shared.limits;
     let state = TaskState {
         wasi: WasiState::new(
             runner.name(),
             &task.args,
-            Vec::new(),
+            task.request,
             limits.max_stdout_bytes,
             limits.max_stderr_bytes,
         ),
@@ -513,14 +515,7 @@ pub(crate) fn execute(
             },
         });
     }
-    let mut store = new_store(shared, runner, &task);
-    store.data_mut().wasi = WasiState::new(
-        runner.name(),
-        &task.args,
-        task.request,
-        limits.max_stdout_bytes,
-        limits.max_stderr_bytes,
-    );
+    let mut store = new_store(shared, runner, task);
 
     let instance = runner
         .inner
