@@ -130,8 +130,8 @@ pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, He
 /// Returns every node but the root, sorted by path bytes. Rejects anything that is not a
 /// well-formed ASAR header:
 /// - duplicate keys, unknown members, and names that are not one plain path component;
-/// - sizes and offsets that are not plain integers, and byte ranges outside the data
-///   section or overlapping each other;
+/// - sizes and offsets that are not plain integers, byte ranges outside the data section,
+///   and ranges that overlap without being identical;
 /// - links that leave the archive, dangle, form a cycle or chain more than
 ///   [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links;
 /// - more than [`MAX_ENTRIES`] entries, and paths past [`MAX_PATH_LEN`] or
@@ -552,17 +552,17 @@ fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
         if previous_range == Some((offset, end)) {
             continue;
         }
-        if let Some((furthest_end, furthest_index)) = furthest {
-            if offset < furthest_end {
-                return Err(HeaderError::entry(
-                    entries[current].path.as_str(),
-                    AsarErrorKind::Overlap {
-                        offset,
-                        end,
-                        other: entries[furthest_index].path.clone(),
-                    },
-                ));
-            }
+        if let Some((furthest_end, furthest_index)) = furthest
+            && offset < furthest_end
+        {
+            return Err(HeaderError::entry(
+                entries[current].path.as_str(),
+                AsarErrorKind::Overlap {
+                    offset,
+                    end,
+                    other: entries[furthest_index].path.clone(),
+                },
+            ));
         }
         previous_range = Some((offset, end));
         if furthest.is_none_or(|(furthest_end, _)| end > furthest_end) {
