@@ -1498,6 +1498,31 @@ fn verified_unpacked_file_that_grew_fails() {
 }
 
 #[test]
+fn verified_read_of_truncated_archive_fails() {
+    let data = b"0123456789";
+    let fixture = Fixture::new(&build(&one_file("a", data), data));
+    let archive = fixture.open().expect("opens");
+    let entry = archive.entry("a").expect("entry exists");
+    let digest = archive.digest_entry(entry).expect("digests");
+    let mut reader = archive.open_verified(entry, &digest).expect("opens");
+    let length = fs::metadata(&fixture.path).expect("metadata").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&fixture.path)
+        .expect("opens")
+        .set_len(length - 4)
+        .expect("truncates");
+    let mut bytes = Vec::new();
+    let error = reader.read_to_end(&mut bytes).expect_err("fails");
+    assert_eq!(error.kind(), ErrorKind::InvalidData);
+    assert!(
+        error.to_string().contains("size is 6 bytes, expected 10"),
+        "{error}"
+    );
+    assert!(bytes.is_empty(), "no byte of the short block was returned");
+}
+
+#[test]
 fn truncated_archive_read_fails() {
     let data = b"0123456789";
     let fixture = Fixture::new(&build(&one_file("a", data), data));
