@@ -10,3 +10,5 @@ pub mod backend;
 pub mod keyref;
 pub mod local;
 pub mod sign;
+#[cfg(feature = "azure")]
+pub mod azure;
