@@ -7,3 +7,6 @@
 
 pub mod crypto;
 pub mod json;
+pub mod ledger;
+pub mod receipt;
+pub mod tamper;
