@@ -97,7 +97,13 @@ pub fn export(ledger: &Path, out: &Path, keys: Option<&TrustedKeys>) -> Result<R
     let final_path = sibling(out, ".tmp");
 
     // Step 1: replay, writing each checked entry to a scratch file.
-    let entries_file = File::create(&entries_path).map_err(io(&entries_path))?;
+    let entries_file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&entries_path)
+        .map_err(io(&entries_path))?;
     let mut writer = BufWriter::new(entries_file);
     let mut write_error = None;
     let replayed = replay::replay(ledger, keys, &mut |entry| {

@@ -23,8 +23,7 @@ pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
             _ => format!("cannot read /proc/{pid}/cmdline: {error}"),
         },
     })?;
-    let args = split_nul(&cmdline);
-    report.findings.extend(super::scan_command_line(&args));
+    report.findings.extend(super::scan_command_line(&command_line_words(&cmdline)));
 
     // Step 2: the initial environment (readable only by the same user or root).
     match fs::read(proc_dir.join("environ")) {
@@ -75,6 +74,18 @@ pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
         Err(error) => report.skip(format!("/proc/{pid}/fd"), error),
     }
     Ok(report)
+}
+
+/// Splits `/proc/<pid>/cmdline` into the words to scan. A process that
+/// rewrote its title (Chromium's zygote and renderers do, and so does
+/// `exec -a`) can carry several space-separated words in argv[0], so argv[0]
+/// is split at whitespace as well; its first word is the program.
+fn command_line_words(cmdline: &[u8]) -> Vec<String> {
+    let args = split_nul(cmdline);
+    let Some((first, rest)) = args.split_first() else { return args };
+    let mut words: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
+    words.extend(rest.iter().cloned());
+    words
 }
 
 fn split_nul(bytes: &[u8]) -> Vec<String> {
@@ -153,6 +164,12 @@ mod tests {
     use super::*;
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:2405 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:2405 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 123457 1 0000000000000000 100 0 0 10 0\n";
+
+    #[test]
+    fn rewritten_title_split_into_words() {
+        let words = command_line_words(b"app --remote-debugging-port=0\x0030\x00");
+        assert_eq!(words, vec!["app", "--remote-debugging-port=0", "30"]);
+    }
 
     #[test]
     #[cfg(target_endian = "little")]

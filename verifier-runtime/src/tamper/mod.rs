@@ -276,12 +276,20 @@ pub fn scan_environment(vars: &[(String, String)]) -> Vec<Finding> {
 
 fn scan_node_options(value: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for token in split_node_options(value) {
+    let mut tokens = split_node_options(value).into_iter().peekable();
+    while let Some(token) = tokens.next() {
         let Some(name) = switch_name(&token, false) else { continue };
         if name.starts_with("inspect") || name.starts_with("debug") {
             findings.push(Finding::new(Check::NodeOptions, "NODE_OPTIONS enables the Node inspector", token));
         } else if CODE_LOADING_OPTIONS.contains(&name.as_str()) {
-            findings.push(Finding::new(Check::NodeOptions, "NODE_OPTIONS loads code before the app's own", token));
+            // `--require x` takes its value from the next token unless written `--require=x`.
+            let mut shown = token.clone();
+            if !token.contains('=')
+                && let Some(module) = tokens.next_if(|next| !next.starts_with('-'))
+            {
+                shown = format!("{token} {module}");
+            }
+            findings.push(Finding::new(Check::NodeOptions, "NODE_OPTIONS loads code before the app's own", shown));
         }
     }
     findings
