@@ -132,6 +132,13 @@ impl Receipt {
         }
         let value = json::parse(input).map_err(|source| match source {
             JsonError::DuplicateKey { key, .. } => ReceiptError::DuplicateField { field: key },
+            JsonError::Syntax { offset, .. } => match field_before(input, offset) {
+                Some(field) => ReceiptError::InvalidField {
+                    field,
+                    reason: format!("the value is not valid JSON ({source}); numbers must be plain integers"),
+                },
+                None => ReceiptError::Json { source },
+            },
             source => ReceiptError::Json { source },
         })?;
         Self::from_value(&value)
@@ -289,6 +296,23 @@ impl VerifiedReceipt {
     pub fn verified_by(&self) -> KeyId {
         self.key_id
     }
+}
+
+/// Finds the object key whose value contains byte `offset`, for messages
+/// about JSON syntax errors such as `01` or `+5` in a number.
+fn field_before(input: &[u8], offset: usize) -> Option<String> {
+    let before = input.get(..offset)?;
+    let colon = before.iter().rposition(|&b| b == b':')?;
+    let value = before[colon + 1..].trim_ascii();
+    // A string value or a nested structure between the colon and the error means it is not a plain value.
+    if value.iter().any(|&b| matches!(b, b'"' | b'{' | b'[' | b',')) {
+        return None;
+    }
+    let key_end = before[..colon].trim_ascii_end();
+    let key_body = key_end.strip_suffix(b"\"")?;
+    let key_start = key_body.iter().rposition(|&b| b == b'"')?;
+    let key = std::str::from_utf8(&key_body[key_start + 1..]).ok()?;
+    Some(key.to_owned())
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ReceiptError {
