@@ -68,7 +68,9 @@ pub enum ReceiptError {
         reason: String,
     },
     /// The receipt names a key id that is not pinned.
-    #[error("receipt {id:?} names key {key_id}, which is not a pinned receipt key: pass its public-key PEM with --receipt-key")]
+    #[error(
+        "receipt {id:?} names key {key_id}, which is not a pinned receipt key: pass its public-key PEM with --receipt-key"
+    )]
     UntrustedKey {
         /// Receipt id.
         id: String,
@@ -135,7 +137,9 @@ impl Receipt {
             JsonError::Syntax { offset, .. } => match field_before(input, offset) {
                 Some(field) => ReceiptError::InvalidField {
                     field,
-                    reason: format!("the value is not valid JSON ({source}); numbers must be plain integers"),
+                    reason: format!(
+                        "the value is not valid JSON ({source}); numbers must be plain integers"
+                    ),
                 },
                 None => ReceiptError::Json { source },
             },
@@ -162,12 +166,12 @@ impl Receipt {
 
         // Step 3: the signature, in standard base64 with canonical padding.
         let signature_text = fields.string("signature").map_err(field_error)?;
-        let signature = base64::engine::general_purpose::STANDARD.decode(signature_text).map_err(|error| {
-            ReceiptError::InvalidField {
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature_text)
+            .map_err(|error| ReceiptError::InvalidField {
                 field: "signature".to_owned(),
                 reason: format!("not standard base64 with padding ({error})"),
-            }
-        })?;
+            })?;
         if signature.is_empty() {
             return Err(invalid("signature", "is empty"));
         }
@@ -175,13 +179,29 @@ impl Receipt {
         // Step 4: the optional key id, which only selects among pinned keys.
         let key_id = match fields.optional("key_id") {
             None => None,
-            Some(Value::String(text)) => Some(text.parse::<KeyId>().map_err(|error| invalid("key_id", error.to_string()))?),
-            Some(other) => return Err(invalid("key_id", format!("expected a string, found {}", other.type_name()))),
+            Some(Value::String(text)) => Some(
+                text.parse::<KeyId>()
+                    .map_err(|error| invalid("key_id", error.to_string()))?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    "key_id",
+                    format!("expected a string, found {}", other.type_name()),
+                ));
+            }
         };
 
         // Step 5: nothing else may be present.
         fields.finish().map_err(field_error)?;
-        Ok(Self { id, operation, tenant_id, actual_cents, finalized_at_ms, signature, key_id })
+        Ok(Self {
+            id,
+            operation,
+            tenant_id,
+            actual_cents,
+            finalized_at_ms,
+            signature,
+            key_id,
+        })
     }
 
     /// The receipt id, unique per backend.
@@ -232,10 +252,22 @@ impl Receipt {
     pub fn to_json(&self) -> Value {
         let mut object = json::Object::new();
         object.insert("id".to_owned(), Value::String(self.id.clone()));
-        object.insert("operation".to_owned(), Value::String(self.operation.clone()));
-        object.insert("tenant_id".to_owned(), Value::String(self.tenant_id.clone()));
-        object.insert("actual_cents".to_owned(), json::number_i64(self.actual_cents));
-        object.insert("finalized_at_ms".to_owned(), json::number_i64(self.finalized_at_ms));
+        object.insert(
+            "operation".to_owned(),
+            Value::String(self.operation.clone()),
+        );
+        object.insert(
+            "tenant_id".to_owned(),
+            Value::String(self.tenant_id.clone()),
+        );
+        object.insert(
+            "actual_cents".to_owned(),
+            json::number_i64(self.actual_cents),
+        );
+        object.insert(
+            "finalized_at_ms".to_owned(),
+            json::number_i64(self.finalized_at_ms),
+        );
         let signature = base64::engine::general_purpose::STANDARD.encode(&self.signature);
         object.insert("signature".to_owned(), Value::String(signature));
         if let Some(key_id) = self.key_id {
@@ -252,16 +284,27 @@ impl Receipt {
     /// cannot verify anything and are skipped.
     pub fn verify(self, keys: &TrustedKeys) -> Result<VerifiedReceipt, ReceiptError> {
         let key_id = self.verify_in_place(keys)?;
-        Ok(VerifiedReceipt { receipt: self, key_id })
+        Ok(VerifiedReceipt {
+            receipt: self,
+            key_id,
+        })
     }
 
     /// Checks the signature without consuming the receipt; returns the key that verified it.
     pub(crate) fn verify_in_place(&self, keys: &TrustedKeys) -> Result<KeyId, ReceiptError> {
         let message = self.signed_bytes();
         if let Some(key_id) = self.key_id {
-            let key = keys.key(&key_id).ok_or_else(|| ReceiptError::UntrustedKey { id: self.id.clone(), key_id })?;
+            let key = keys
+                .key(&key_id)
+                .ok_or_else(|| ReceiptError::UntrustedKey {
+                    id: self.id.clone(),
+                    key_id,
+                })?;
             key.verify(&message, &self.signature)
-                .map_err(|source| ReceiptError::BadSignature { id: self.id.clone(), source })?;
+                .map_err(|source| ReceiptError::BadSignature {
+                    id: self.id.clone(),
+                    source,
+                })?;
             return Ok(key_id);
         }
 
@@ -274,7 +317,10 @@ impl Receipt {
                 return Ok(key.key_id());
             }
         }
-        Err(ReceiptError::NoKeyVerifies { id: self.id.clone(), tried: candidates.len() })
+        Err(ReceiptError::NoKeyVerifies {
+            id: self.id.clone(),
+            tried: candidates.len(),
+        })
     }
 }
 
@@ -305,7 +351,10 @@ fn field_before(input: &[u8], offset: usize) -> Option<String> {
     let colon = before.iter().rposition(|&b| b == b':')?;
     let value = before[colon + 1..].trim_ascii();
     // A string value or a nested structure between the colon and the error means it is not a plain value.
-    if value.iter().any(|&b| matches!(b, b'"' | b'{' | b'[' | b',')) {
+    if value
+        .iter()
+        .any(|&b| matches!(b, b'"' | b'{' | b'[' | b','))
+    {
         return None;
     }
     let key_end = before[..colon].trim_ascii_end();
@@ -316,11 +365,17 @@ fn field_before(input: &[u8], offset: usize) -> Option<String> {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ReceiptError {
-    ReceiptError::InvalidField { field: field.to_owned(), reason: reason.into() }
+    ReceiptError::InvalidField {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn field_error(error: json::FieldError) -> ReceiptError {
-    ReceiptError::InvalidField { field: error.path, reason: error.reason }
+    ReceiptError::InvalidField {
+        field: error.path,
+        reason: error.reason,
+    }
 }
 
 /// Takes a string that goes into the signed bytes and rejects the characters
@@ -338,13 +393,28 @@ pub fn check_signed_string(name: &str, text: &str) -> Result<(), ReceiptError> {
         return Err(invalid(name, "is empty"));
     }
     if text.len() > MAX_FIELD_LEN {
-        return Err(invalid(name, format!("is {} bytes, longer than the {MAX_FIELD_LEN}-byte limit", text.len())));
+        return Err(invalid(
+            name,
+            format!(
+                "is {} bytes, longer than the {MAX_FIELD_LEN}-byte limit",
+                text.len()
+            ),
+        ));
     }
     if text.contains('|') {
-        return Err(invalid(name, "contains '|', which would make the signed bytes ambiguous"));
+        return Err(invalid(
+            name,
+            "contains '|', which would make the signed bytes ambiguous",
+        ));
     }
     if let Some(control) = text.chars().find(|c| c.is_control()) {
-        return Err(invalid(name, format!("contains the control character U+{:04X}", u32::from(control))));
+        return Err(invalid(
+            name,
+            format!(
+                "contains the control character U+{:04X}",
+                u32::from(control)
+            ),
+        ));
     }
     Ok(())
 }
@@ -352,7 +422,12 @@ pub fn check_signed_string(name: &str, text: &str) -> Result<(), ReceiptError> {
 fn safe_integer(fields: &mut Fields<'_>, name: &'static str) -> Result<i64, ReceiptError> {
     let number = match fields.required(name).map_err(field_error)? {
         Value::Number(number) => number,
-        other => return Err(invalid(name, format!("expected an integer, found {}", other.type_name()))),
+        other => {
+            return Err(invalid(
+                name,
+                format!("expected an integer, found {}", other.type_name()),
+            ));
+        }
     };
     if !number.is_plain_integer() {
         return Err(invalid(

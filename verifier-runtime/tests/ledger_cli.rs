@@ -37,7 +37,11 @@ impl Fixture {
 
     fn receipt_file(&self, fields: &ReceiptFields, key: &OpensslKey) -> PathBuf {
         let path = self.dir.path().join(format!("{}.json", fields.id));
-        std::fs::write(&path, fields.to_json(&key.sign(&fields.signed_bytes()), None)).expect("write receipt");
+        std::fs::write(
+            &path,
+            fields.to_json(&key.sign(&fields.signed_bytes()), None),
+        )
+        .expect("write receipt");
         path
     }
 
@@ -74,21 +78,44 @@ impl Fixture {
     /// Appends the standard set of receipts: three in January, two in February.
     fn populate(&self) {
         let receipts = [
-            (ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15), &self.key),
-            (ReceiptFields::new("r-2", "ocr.page", TENANT, 75, JAN_31_LAST_MS), &self.key),
-            (ReceiptFields::new("r-3", "translate.kchar", TENANT, 1_000, JAN_15 + 1), &self.rotated),
-            (ReceiptFields::new("r-4", "ocr.page", TENANT, 300, FEB_1), &self.rotated),
-            (ReceiptFields::new("r-5", "translate.kchar", TENANT, -200, FEB_1 + 10), &self.key),
+            (
+                ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+                &self.key,
+            ),
+            (
+                ReceiptFields::new("r-2", "ocr.page", TENANT, 75, JAN_31_LAST_MS),
+                &self.key,
+            ),
+            (
+                ReceiptFields::new("r-3", "translate.kchar", TENANT, 1_000, JAN_15 + 1),
+                &self.rotated,
+            ),
+            (
+                ReceiptFields::new("r-4", "ocr.page", TENANT, 300, FEB_1),
+                &self.rotated,
+            ),
+            (
+                ReceiptFields::new("r-5", "translate.kchar", TENANT, -200, FEB_1 + 10),
+                &self.key,
+            ),
         ];
         for (fields, key) in receipts {
             let output = self.append(&self.receipt_file(&fields, key), TENANT);
-            assert!(output.status.success(), "append {}: {}", fields.id, stderr(&output));
+            assert!(
+                output.status.success(),
+                "append {}: {}",
+                fields.id,
+                stderr(&output)
+            );
         }
     }
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(verifier_bin()).args(args).output().expect("run midcore-verify")
+    Command::new(verifier_bin())
+        .args(args)
+        .output()
+        .expect("run midcore-verify")
 }
 
 fn stdout(output: &Output) -> String {
@@ -100,12 +127,22 @@ fn stderr(output: &Output) -> String {
 }
 
 fn report_json(file: &Path, month: &str) -> midcore_verifier::json::Value {
-    let output = run(&["ledger", "report", path_str(file), "--month", month, "--json"]);
+    let output = run(&[
+        "ledger",
+        "report",
+        path_str(file),
+        "--month",
+        month,
+        "--json",
+    ]);
     assert!(output.status.success(), "report: {}", stderr(&output));
     midcore_verifier::json::parse(stdout(&output).trim().as_bytes()).expect("report is JSON")
 }
 
-fn member<'a>(value: &'a midcore_verifier::json::Value, path: &[&str]) -> &'a midcore_verifier::json::Value {
+fn member<'a>(
+    value: &'a midcore_verifier::json::Value,
+    path: &[&str],
+) -> &'a midcore_verifier::json::Value {
     path.iter().fold(value, |value, name| match value {
         midcore_verifier::json::Value::Object(object) => object.get(*name).expect("member present"),
         _ => panic!("{name} is not in an object"),
@@ -125,7 +162,11 @@ fn openssl_ledger_verifies() {
     fixture.populate();
     let output = fixture.verify(&fixture.ledger());
     assert!(output.status.success(), "verify: {}", stderr(&output));
-    assert!(stdout(&output).contains("6 entries, 5 receipts"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("6 entries, 5 receipts"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -151,11 +192,23 @@ fn monthly_report_splits_operations() {
     let totals: Vec<(String, i64, i64)> = operations
         .iter()
         .map(|item| {
-            let midcore_verifier::json::Value::String(name) = member(item, &["operation"]) else { panic!("name") };
-            (name.clone(), integer(member(item, &["count"])), integer(member(item, &["actual_cents"])))
+            let midcore_verifier::json::Value::String(name) = member(item, &["operation"]) else {
+                panic!("name")
+            };
+            (
+                name.clone(),
+                integer(member(item, &["count"])),
+                integer(member(item, &["actual_cents"])),
+            )
         })
         .collect();
-    assert_eq!(totals, vec![("ocr.page".to_owned(), 2, 200), ("translate.kchar".to_owned(), 1, 1_000)]);
+    assert_eq!(
+        totals,
+        vec![
+            ("ocr.page".to_owned(), 2, 200),
+            ("translate.kchar".to_owned(), 1, 1_000)
+        ]
+    );
 }
 
 #[test]
@@ -170,9 +223,19 @@ fn empty_month_reports_zero() {
 fn text_report_shows_total() {
     let fixture = Fixture::new();
     fixture.populate();
-    let output = run(&["ledger", "report", path_str(&fixture.ledger()), "--month", "2026-01"]);
+    let output = run(&[
+        "ledger",
+        "report",
+        path_str(&fixture.ledger()),
+        "--month",
+        "2026-01",
+    ]);
     let text = stdout(&output);
-    assert!(text.lines().any(|line| line.split_whitespace().collect::<Vec<_>>() == ["total", "3", "1200"]), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.split_whitespace().collect::<Vec<_>>() == ["total", "3", "1200"]),
+        "{text}"
+    );
 }
 
 #[test]
@@ -180,10 +243,20 @@ fn export_verifies_and_reports() {
     let fixture = Fixture::new();
     fixture.populate();
     let export = fixture.dir.path().join("audit.jsonl");
-    let output = run(&["ledger", "export", path_str(&fixture.ledger()), "--out", path_str(&export)]);
+    let output = run(&[
+        "ledger",
+        "export",
+        path_str(&fixture.ledger()),
+        "--out",
+        path_str(&export),
+    ]);
     assert!(output.status.success(), "export: {}", stderr(&output));
     let verified = fixture.verify(&export);
-    assert!(verified.status.success(), "verify export: {}", stderr(&verified));
+    assert!(
+        verified.status.success(),
+        "verify export: {}",
+        stderr(&verified)
+    );
     let january = report_json(&export, "2026-01");
     assert_eq!(integer(member(&january, &["total", "actual_cents"])), 1_200);
 }
@@ -193,52 +266,101 @@ fn edited_export_names_the_entry() {
     let fixture = Fixture::new();
     fixture.populate();
     let export = fixture.dir.path().join("audit.jsonl");
-    assert!(run(&["ledger", "export", path_str(&fixture.ledger()), "--out", path_str(&export)]).status.success());
+    assert!(
+        run(&[
+            "ledger",
+            "export",
+            path_str(&fixture.ledger()),
+            "--out",
+            path_str(&export)
+        ])
+        .status
+        .success()
+    );
     let text = std::fs::read_to_string(&export).expect("read export");
-    std::fs::write(&export, text.replacen("\"actual_cents\":1000", "\"actual_cents\":10", 1)).expect("edit export");
+    std::fs::write(
+        &export,
+        text.replacen("\"actual_cents\":1000", "\"actual_cents\":10", 1),
+    )
+    .expect("edit export");
     let output = fixture.verify(&export);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("entry 3 at line 5"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("entry 3 at line 5"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn duplicate_receipt_exits_1() {
     let fixture = Fixture::new();
-    let receipt = fixture.receipt_file(&ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15), &fixture.key);
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &fixture.key,
+    );
     assert!(fixture.append(&receipt, TENANT).status.success());
     let output = fixture.append(&receipt, TENANT);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("already recorded in entry 1"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("already recorded in entry 1"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn wrong_tenant_exits_1() {
     let fixture = Fixture::new();
-    let first = fixture.receipt_file(&ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15), &fixture.key);
+    let first = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &fixture.key,
+    );
     assert!(fixture.append(&first, TENANT).status.success());
-    let other = fixture.receipt_file(&ReceiptFields::new("r-2", "ocr.page", "tenant-8", 125, JAN_15), &fixture.key);
+    let other = fixture.receipt_file(
+        &ReceiptFields::new("r-2", "ocr.page", "tenant-8", 125, JAN_15),
+        &fixture.key,
+    );
     let output = fixture.append(&other, "tenant-8");
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("belongs to tenant \"tenant-7\""), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("belongs to tenant \"tenant-7\""),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn unpinned_signer_exits_1() {
     let fixture = Fixture::new();
     let stranger = OpensslKey::generate(fixture.dir.path(), "stranger", 2048);
-    let receipt = fixture.receipt_file(&ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15), &stranger);
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &stranger,
+    );
     let output = fixture.append(&receipt, TENANT);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("verifies under none of the 2 pinned receipt keys"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("verifies under none of the 2 pinned receipt keys"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn ambiguous_receipt_exits_1() {
     let fixture = Fixture::new();
-    let receipt = fixture.receipt_file(&ReceiptFields::new("r|1", "ocr.page", TENANT, 125, JAN_15), &fixture.key);
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r|1", "ocr.page", TENANT, 125, JAN_15),
+        &fixture.key,
+    );
     let output = fixture.append(&receipt, TENANT);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("receipt field id"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("receipt field id"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -246,12 +368,19 @@ fn verify_names_first_bad_entry() {
     let fixture = Fixture::new();
     fixture.populate();
     let mut bytes = std::fs::read(fixture.ledger()).expect("read ledger");
-    let position = bytes.windows(5).position(|window| window == b"r-2\",").expect("receipt r-2 in the file");
+    let position = bytes
+        .windows(5)
+        .position(|window| window == b"r-2\",")
+        .expect("receipt r-2 in the file");
     bytes[position] = b's';
     std::fs::write(fixture.ledger(), bytes).expect("write ledger");
     let output = fixture.verify(&fixture.ledger());
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("entry 2 at byte offset"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("entry 2 at byte offset"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -266,8 +395,19 @@ fn verify_requires_receipt_key() {
 fn key_id_pem_required_for_receipt_key() {
     let fixture = Fixture::new();
     let key_id_file = fixture.dir.path().join("key-id.txt");
-    std::fs::write(&key_id_file, fixture.key.public_key().key_id().to_string()).expect("write key id");
-    let output = run(&["ledger", "verify", path_str(&fixture.ledger()), "--receipt-key", path_str(&key_id_file)]);
+    std::fs::write(&key_id_file, fixture.key.public_key().key_id().to_string())
+        .expect("write key id");
+    let output = run(&[
+        "ledger",
+        "verify",
+        path_str(&fixture.ledger()),
+        "--receipt-key",
+        path_str(&key_id_file),
+    ]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--receipt-key takes a public-key PEM file"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--receipt-key takes a public-key PEM file"),
+        "{}",
+        stderr(&output)
+    );
 }

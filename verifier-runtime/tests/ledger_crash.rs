@@ -33,7 +33,9 @@ const CHILD_APPENDS: u64 = 25;
 #[test]
 #[ignore = "helper process started by the other tests in this file"]
 fn writer_child() {
-    let Ok(mode) = std::env::var(MODE_VAR) else { return };
+    let Ok(mode) = std::env::var(MODE_VAR) else {
+        return;
+    };
     let path = PathBuf::from(std::env::var(PATH_VAR).expect("ledger path"));
     let mut out = std::io::stdout().lock();
     let mut acknowledge = |seq: u64, hash: [u8; 32]| {
@@ -42,7 +44,9 @@ fn writer_child() {
     };
     match mode.as_str() {
         "crash" => {
-            let receipts = std::fs::read_to_string(std::env::var(RECEIPTS_VAR).expect("receipts file")).expect("receipts");
+            let receipts =
+                std::fs::read_to_string(std::env::var(RECEIPTS_VAR).expect("receipts file"))
+                    .expect("receipts");
             let key_pem = std::fs::read(std::env::var(KEY_VAR).expect("key file")).expect("key");
             let mut keys = TrustedKeys::new();
             keys.pin_text(&key_pem).expect("receipt key");
@@ -59,10 +63,17 @@ fn writer_child() {
                     None
                 };
                 let appended = match next_receipt {
-                    Some(receipt) => ledger.append_receipt(TENANT, receipt.as_bytes(), &keys).expect("append receipt"),
+                    Some(receipt) => ledger
+                        .append_receipt(TENANT, receipt.as_bytes(), &keys)
+                        .expect("append receipt"),
                     None => {
                         let body = format!("{{\"pid\":{},\"step\":{step}}}", std::process::id());
-                        ledger.append_evidence("test-event", json::parse(body.as_bytes()).expect("JSON")).expect("append")
+                        ledger
+                            .append_evidence(
+                                "test-event",
+                                json::parse(body.as_bytes()).expect("JSON"),
+                            )
+                            .expect("append")
                     }
                 };
                 acknowledge(appended.seq, appended.hash);
@@ -72,8 +83,9 @@ fn writer_child() {
             for step in 0..30 {
                 let mut ledger = Ledger::open(&path, PROJECT).expect("open ledger");
                 let body = format!("{{\"pid\":{},\"step\":{step}}}", std::process::id());
-                let appended =
-                    ledger.append_evidence("test-event", json::parse(body.as_bytes()).expect("JSON")).expect("append");
+                let appended = ledger
+                    .append_evidence("test-event", json::parse(body.as_bytes()).expect("JSON"))
+                    .expect("append");
                 drop(ledger);
                 acknowledge(appended.seq, appended.hash);
             }
@@ -101,7 +113,14 @@ struct Writer {
 fn start_writer(mode: &str, path: &Path, extra: &[(&str, &Path)]) -> Writer {
     let mut command = Command::new(std::env::current_exe().expect("test binary path"));
     command
-        .args(["writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1", "--quiet"])
+        .args([
+            "writer_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
         .env(MODE_VAR, mode)
         .env(PATH_VAR, path)
         .stdin(Stdio::null())
@@ -150,22 +169,33 @@ impl XorShift {
 }
 
 fn seed() -> u64 {
-    std::env::var("MIDCORE_LEDGER_CRASH_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
-        u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or(1) | 1
-    })
+    std::env::var("MIDCORE_LEDGER_CRASH_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos());
+            u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or(1) | 1
+        })
 }
 
 /// Hashes of the entries a replay accepted, by sequence number.
 fn replayed_hashes(path: &Path) -> (Vec<String>, Result<(), ReplayError>) {
     let mut hashes = Vec::new();
-    let result = replay(path, None, &mut |entry| hashes.push(hex::encode(entry.hash()))).map(|_| ());
+    let result = replay(path, None, &mut |entry| {
+        hashes.push(hex::encode(entry.hash()))
+    })
+    .map(|_| ());
     (hashes, result)
 }
 
 #[test]
 fn sigkilled_writers_lose_no_acknowledged_entry() {
-    let kills: u64 = std::env::var("MIDCORE_LEDGER_CRASH_KILLS").ok().and_then(|text| text.parse().ok()).unwrap_or(400);
+    let kills: u64 = std::env::var("MIDCORE_LEDGER_CRASH_KILLS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(400);
     let seed = seed();
     let mut random = XorShift(seed);
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -177,10 +207,21 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
     signer.write_public_pem(&key_path);
     let receipts_path = dir.path().join("receipts.jsonl");
     let receipts: Vec<String> = (0..400)
-        .map(|index| signer.receipt(&ReceiptFields::new(&format!("r-{index}"), "ocr.page", TENANT, 5, 1_767_225_600_000)))
+        .map(|index| {
+            signer.receipt(&ReceiptFields::new(
+                &format!("r-{index}"),
+                "ocr.page",
+                TENANT,
+                5,
+                1_767_225_600_000,
+            ))
+        })
         .collect();
     std::fs::write(&receipts_path, receipts.join("\n")).expect("write receipts");
-    let extra = [(RECEIPTS_VAR, receipts_path.as_path()), (KEY_VAR, key_path.as_path())];
+    let extra = [
+        (RECEIPTS_VAR, receipts_path.as_path()),
+        (KEY_VAR, key_path.as_path()),
+    ];
 
     let mut acknowledged: BTreeMap<u64, String> = BTreeMap::new();
     let mut torn_tails = 0;
@@ -192,8 +233,9 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
             std::thread::sleep(Duration::from_micros(random.below(20_000)));
         } else {
             // libtest prints its own lines before the child's first line.
-            let ready = std::iter::from_fn(|| writer.lines.recv_timeout(Duration::from_secs(30)).ok())
-                .any(|line| line == "READY");
+            let ready =
+                std::iter::from_fn(|| writer.lines.recv_timeout(Duration::from_secs(30)).ok())
+                    .any(|line| line == "READY");
             assert!(ready, "seed {seed}, kill {kill}: the writer did not start");
             std::thread::sleep(Duration::from_micros(random.below(20_000)));
         }
@@ -203,13 +245,19 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
         // Step 2: an acknowledged entry is never replaced by another one.
         for (seq, hash) in acknowledgements(&writer.lines) {
             let previous = acknowledged.insert(seq, hash.clone());
-            assert!(previous.is_none_or(|old| old == hash), "seed {seed}, kill {kill}: entry {seq} was acknowledged twice with different hashes");
+            assert!(
+                previous.is_none_or(|old| old == hash),
+                "seed {seed}, kill {kill}: entry {seq} was acknowledged twice with different hashes"
+            );
         }
 
         // Step 3: the file verifies up to at most a torn tail, and holds every acknowledged entry.
         // A writer killed before it created the ledger leaves no file and acknowledged nothing.
         if !path.exists() {
-            assert!(acknowledged.is_empty(), "seed {seed}, kill {kill}: the ledger disappeared");
+            assert!(
+                acknowledged.is_empty(),
+                "seed {seed}, kill {kill}: the ledger disappeared"
+            );
             continue;
         }
         let (hashes, result) = replayed_hashes(&path);
@@ -222,7 +270,11 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
             Err(error) => panic!("seed {seed}, kill {kill}: the ledger fails to verify: {error}"),
         }
         for (&seq, hash) in &acknowledged {
-            assert_eq!(hashes.get(seq as usize), Some(hash), "seed {seed}, kill {kill}: acknowledged entry {seq} lost");
+            assert_eq!(
+                hashes.get(seq as usize),
+                Some(hash),
+                "seed {seed}, kill {kill}: acknowledged entry {seq} lost"
+            );
         }
     }
 
@@ -231,21 +283,32 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
     let mut keys = TrustedKeys::new();
     keys.pin_key(signer.public_key().clone());
     let summary = replay(&path, Some(&keys), &mut |_| {}).expect("the recovered ledger verifies");
-    assert!(summary.entries as usize > acknowledged.len() / 2, "seed {seed}: too few entries survived");
-    eprintln!("seed {seed}: {kills} kills, {} acknowledged entries, {torn_tails} torn tails seen", acknowledged.len());
+    assert!(
+        summary.entries as usize > acknowledged.len() / 2,
+        "seed {seed}: too few entries survived"
+    );
+    eprintln!(
+        "seed {seed}: {kills} kills, {} acknowledged entries, {torn_tails} torn tails seen",
+        acknowledged.len()
+    );
 }
 
 #[test]
 fn concurrent_writer_processes_never_fork() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("concurrent.ledger");
-    let writers: Vec<Writer> = (0..2).map(|_| start_writer("concurrent", &path, &[])).collect();
+    let writers: Vec<Writer> = (0..2)
+        .map(|_| start_writer("concurrent", &path, &[]))
+        .collect();
     let mut acknowledged = BTreeMap::new();
     for mut writer in writers {
         let status = writer.child.wait().expect("wait for writer");
         assert!(status.success(), "a writer failed: {status}");
         for (seq, hash) in acknowledgements(&writer.lines) {
-            assert!(acknowledged.insert(seq, hash).is_none(), "entry {seq} acknowledged to both writers");
+            assert!(
+                acknowledged.insert(seq, hash).is_none(),
+                "entry {seq} acknowledged to both writers"
+            );
         }
     }
     let (hashes, result) = replayed_hashes(&path);

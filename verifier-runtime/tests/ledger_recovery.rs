@@ -33,13 +33,24 @@ fn golden() -> Golden {
     let mut bounds = vec![FILE_HEADER.len()];
     let mut hashes = vec![ledger.head()];
     for index in 0..2 {
-        let fields = ReceiptFields::new(&format!("r-{index}"), "ocr.page", "tenant-a", 100 + index, 1_767_225_600_000);
-        let appended = ledger.append_receipt("tenant-a", signer.receipt(&fields).as_bytes(), &keys).expect("append receipt");
+        let fields = ReceiptFields::new(
+            &format!("r-{index}"),
+            "ocr.page",
+            "tenant-a",
+            100 + index,
+            1_767_225_600_000,
+        );
+        let appended = ledger
+            .append_receipt("tenant-a", signer.receipt(&fields).as_bytes(), &keys)
+            .expect("append receipt");
         bounds.push(usize::try_from(appended.offset).expect("small offset"));
         hashes.push(appended.hash);
         if index < 1 {
-            let body = json::parse(format!("{{\"note\":\"evidence {index}\"}}").as_bytes()).expect("valid JSON");
-            let appended = ledger.append_evidence("drift", body).expect("append evidence");
+            let body = json::parse(format!("{{\"note\":\"evidence {index}\"}}").as_bytes())
+                .expect("valid JSON");
+            let appended = ledger
+                .append_evidence("drift", body)
+                .expect("append evidence");
             bounds.push(usize::try_from(appended.offset).expect("small offset"));
             hashes.push(appended.hash);
         }
@@ -47,7 +58,13 @@ fn golden() -> Golden {
     drop(ledger);
     let bytes = std::fs::read(&path).expect("read golden ledger");
     bounds.push(bytes.len());
-    Golden { _dir: dir, bytes, bounds, hashes, keys }
+    Golden {
+        _dir: dir,
+        bytes,
+        bounds,
+        hashes,
+        keys,
+    }
 }
 
 impl Golden {
@@ -57,13 +74,20 @@ impl Golden {
 
     /// Index of the frame that holds byte `offset` (which is past the header).
     fn entry_at(&self, offset: usize) -> u64 {
-        let index = self.bounds.windows(2).position(|pair| (pair[0]..pair[1]).contains(&offset)).expect("offset inside a frame");
+        let index = self
+            .bounds
+            .windows(2)
+            .position(|pair| (pair[0]..pair[1]).contains(&offset))
+            .expect("offset inside a frame");
         u64::try_from(index).expect("small index")
     }
 
     /// Number of frames that end at or before `offset`.
     fn contained(&self, offset: usize) -> usize {
-        self.bounds[1..].iter().filter(|&&end| end <= offset).count()
+        self.bounds[1..]
+            .iter()
+            .filter(|&&end| end <= offset)
+            .count()
     }
 }
 
@@ -82,7 +106,9 @@ fn failing_entry(error: &ReplayError) -> Option<u64> {
 }
 
 fn crc_frame(payload: &[u8]) -> Vec<u8> {
-    let length = u32::try_from(payload.len()).expect("small payload").to_le_bytes();
+    let length = u32::try_from(payload.len())
+        .expect("small payload")
+        .to_le_bytes();
     let mut frame = FRAME_MAGIC.to_vec();
     frame.extend_from_slice(&length);
     frame.extend_from_slice(payload);
@@ -110,16 +136,25 @@ fn truncation_recovers_contained_entries() {
         let contained = golden.contained(cut);
         let replayed = replay(&path, None, &mut |_| {});
         if cut < FILE_HEADER.len() {
-            assert!(matches!(replayed, Err(ReplayError::NotALedger { .. })), "cut {cut}: {replayed:?}");
+            assert!(
+                matches!(replayed, Err(ReplayError::NotALedger { .. })),
+                "cut {cut}: {replayed:?}"
+            );
             let opened = Ledger::open(&path, "project-g");
-            assert!(matches!(opened, Err(LedgerError::NotALedger { .. })), "cut {cut}: {opened:?}");
+            assert!(
+                matches!(opened, Err(LedgerError::NotALedger { .. })),
+                "cut {cut}: {opened:?}"
+            );
             continue;
         }
         let at_boundary = golden.bounds.contains(&cut);
         match &replayed {
             Ok(summary) => assert_eq!(summary.entries as usize, contained, "cut {cut}"),
             Err(ReplayError::TornTail { entry, .. }) => {
-                assert!(!at_boundary, "cut {cut}: torn tail reported at a frame boundary");
+                assert!(
+                    !at_boundary,
+                    "cut {cut}: torn tail reported at a frame boundary"
+                );
                 assert_eq!(*entry as usize, contained, "cut {cut}");
             }
             Err(ReplayError::Empty { .. }) => assert_eq!(contained, 0, "cut {cut}"),
@@ -127,9 +162,14 @@ fn truncation_recovers_contained_entries() {
         }
 
         // Opening cuts the torn tail and keeps exactly the contained entries.
-        let ledger = Ledger::open(&path, "project-g").unwrap_or_else(|error| panic!("cut {cut}: {error}"));
+        let ledger =
+            Ledger::open(&path, "project-g").unwrap_or_else(|error| panic!("cut {cut}: {error}"));
         assert_eq!(ledger.len() as usize, contained.max(1), "cut {cut}");
-        assert_eq!(ledger.head(), golden.hashes[contained.max(1) - 1], "cut {cut}");
+        assert_eq!(
+            ledger.head(),
+            golden.hashes[contained.max(1) - 1],
+            "cut {cut}"
+        );
         assert_eq!(ledger.recovery().is_some(), !at_boundary, "cut {cut}");
         drop(ledger);
         let recovered = std::fs::read(&path).expect("read recovered ledger");
@@ -147,11 +187,19 @@ fn every_flipped_bit_names_its_entry() {
         for bit in 0..8 {
             bytes[offset] ^= 1 << bit;
             let path = write_case(scratch.path(), &bytes);
-            let error = replay(&path, None, &mut |_| {}).expect_err("a flipped bit must be detected");
+            let error =
+                replay(&path, None, &mut |_| {}).expect_err("a flipped bit must be detected");
             if offset < FILE_HEADER.len() {
-                assert!(matches!(error, ReplayError::NotALedger { .. }), "offset {offset} bit {bit}: {error}");
+                assert!(
+                    matches!(error, ReplayError::NotALedger { .. }),
+                    "offset {offset} bit {bit}: {error}"
+                );
             } else {
-                assert_eq!(failing_entry(&error), Some(golden.entry_at(offset)), "offset {offset} bit {bit}: {error}");
+                assert_eq!(
+                    failing_entry(&error),
+                    Some(golden.entry_at(offset)),
+                    "offset {offset} bit {bit}: {error}"
+                );
             }
             bytes[offset] ^= 1 << bit;
         }
@@ -175,7 +223,11 @@ fn reframed_edits_name_their_entry() {
                 bytes.extend_from_slice(&golden.bytes[end..]);
                 let path = write_case(scratch.path(), &bytes);
                 let error = replay(&path, None, &mut |_| {}).expect_err("an edit must be detected");
-                assert_eq!(failing_entry(&error), Some(index as u64), "entry {index} byte {position} bit {bit}: {error}");
+                assert_eq!(
+                    failing_entry(&error),
+                    Some(index as u64),
+                    "entry {index} byte {position} bit {bit}: {error}"
+                );
             }
         }
     }
@@ -187,10 +239,16 @@ fn rebuilt_with_altered_receipt(golden: &Golden) -> Vec<u8> {
     let mut parent = [0u8; 32];
     for index in 0..golden.entries() {
         let (start, end) = (golden.bounds[index], golden.bounds[index + 1]);
-        let mut value = json::parse(&golden.bytes[start + 8..end - 4]).expect("golden entry parses");
-        let json::Value::Object(object) = &mut value else { panic!("entry is an object") };
+        let mut value =
+            json::parse(&golden.bytes[start + 8..end - 4]).expect("golden entry parses");
+        let json::Value::Object(object) = &mut value else {
+            panic!("entry is an object")
+        };
         object.remove("hash");
-        object.insert("parent".to_owned(), json::Value::String(hex::encode(parent)));
+        object.insert(
+            "parent".to_owned(),
+            json::Value::String(hex::encode(parent)),
+        );
         if let Some(json::Value::Object(body)) = object.get_mut("body")
             && body.get("id") == Some(&json::Value::String("r-1".to_owned()))
         {
@@ -199,7 +257,9 @@ fn rebuilt_with_altered_receipt(golden: &Golden) -> Vec<u8> {
         let mut hash_input = b"midcore-ledger-entry-v1\0".to_vec();
         hash_input.extend_from_slice(&json::to_canonical(&value));
         let hash = sha256(&hash_input);
-        let json::Value::Object(object) = &mut value else { panic!("entry is an object") };
+        let json::Value::Object(object) = &mut value else {
+            panic!("entry is an object")
+        };
         object.insert("hash".to_owned(), json::Value::String(hex::encode(hash)));
         bytes.extend_from_slice(&crc_frame(&json::to_canonical(&value)));
         parent = hash;
@@ -212,9 +272,17 @@ fn rebuilt_chain_fails_on_signature() {
     let golden = golden();
     let scratch = tempfile::tempdir().expect("temporary directory");
     let path = write_case(scratch.path(), &rebuilt_with_altered_receipt(&golden));
-    let error = replay(&path, Some(&golden.keys), &mut |_| {}).expect_err("the altered receipt must fail");
+    let error =
+        replay(&path, Some(&golden.keys), &mut |_| {}).expect_err("the altered receipt must fail");
     assert!(
-        matches!(error, ReplayError::BadEntry { entry: 3, problem: EntryProblem::Signature { .. }, .. }),
+        matches!(
+            error,
+            ReplayError::BadEntry {
+                entry: 3,
+                problem: EntryProblem::Signature { .. },
+                ..
+            }
+        ),
         "{error}"
     );
 }
@@ -237,7 +305,13 @@ fn damage_before_valid_entries_not_cut() {
     bytes[offset] ^= 0x10;
     let path = write_case(scratch.path(), &bytes);
     let error = Ledger::open(&path, "project-g").expect_err("damage must not be recovered");
-    assert!(matches!(error, LedgerError::DamagedBeforeValidEntries { entry: 2, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            LedgerError::DamagedBeforeValidEntries { entry: 2, .. }
+        ),
+        "{error}"
+    );
     assert_eq!(std::fs::read(&path).expect("read ledger"), bytes);
 }
 
@@ -254,7 +328,10 @@ fn invalid_final_entry_not_cut() {
     bytes.extend_from_slice(&crc_frame(&payload));
     let path = write_case(scratch.path(), &bytes);
     let error = Ledger::open(&path, "project-g").expect_err("an invalid entry must not be cut");
-    assert!(matches!(error, LedgerError::Corrupt { entry: 3, .. }), "{error}");
+    assert!(
+        matches!(error, LedgerError::Corrupt { entry: 3, .. }),
+        "{error}"
+    );
     assert_eq!(std::fs::read(&path).expect("read ledger"), bytes);
 }
 
@@ -266,5 +343,8 @@ fn garbage_after_torn_tail_reported() {
     bytes.extend_from_slice(b"\x00\x00garbage");
     let path = write_case(scratch.path(), &bytes);
     let error = replay(&path, None, &mut |_| {}).expect_err("trailing garbage must be reported");
-    assert!(matches!(error, ReplayError::TornTail { entry: 4, .. }), "{error}");
+    assert!(
+        matches!(error, ReplayError::TornTail { entry: 4, .. }),
+        "{error}"
+    );
 }

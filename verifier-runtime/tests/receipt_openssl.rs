@@ -22,7 +22,11 @@ fn keys() -> &'static Keys {
         let dir = tempfile::tempdir().expect("temporary directory");
         let first = OpensslKey::generate(dir.path(), "first", 3072);
         let second = OpensslKey::generate(dir.path(), "second", 2048);
-        Keys { _dir: dir, first, second }
+        Keys {
+            _dir: dir,
+            first,
+            second,
+        }
     })
 }
 
@@ -53,15 +57,22 @@ fn field_of(error: &ReceiptError) -> Option<&str> {
 #[test]
 fn openssl_receipt_verifies() {
     let keys = keys();
-    let receipt = Receipt::parse(signed(&sample(), &keys.first).as_bytes()).expect("receipt parses");
-    let verified = receipt.verify(&trusted(&[&keys.first])).expect("OpenSSL PSS signature verifies");
+    let receipt =
+        Receipt::parse(signed(&sample(), &keys.first).as_bytes()).expect("receipt parses");
+    let verified = receipt
+        .verify(&trusted(&[&keys.first]))
+        .expect("OpenSSL PSS signature verifies");
     assert_eq!(verified.verified_by(), keys.first.public_key().key_id());
 }
 
 #[test]
 fn signed_bytes_are_pipe_joined() {
-    let receipt = Receipt::parse(signed(&sample(), &keys().second).as_bytes()).expect("receipt parses");
-    assert_eq!(receipt.signed_bytes(), b"rcpt-0001|ocr.page|tenant-a|125|1767225600000");
+    let receipt =
+        Receipt::parse(signed(&sample(), &keys().second).as_bytes()).expect("receipt parses");
+    assert_eq!(
+        receipt.signed_bytes(),
+        b"rcpt-0001|ocr.page|tenant-a|125|1767225600000"
+    );
 }
 
 #[test]
@@ -89,7 +100,9 @@ fn key_id_selects_the_key() {
     let key_id = keys.second.public_key().key_id().to_string();
     let json = fields.to_json(&keys.second.sign(&fields.signed_bytes()), Some(&key_id));
     let receipt = Receipt::parse(json.as_bytes()).expect("receipt parses");
-    let verified = receipt.verify(&trusted(&[&keys.first, &keys.second])).expect("verifies under the named key");
+    let verified = receipt
+        .verify(&trusted(&[&keys.first, &keys.second]))
+        .expect("verifies under the named key");
     assert_eq!(verified.verified_by().to_string(), key_id);
 }
 
@@ -99,8 +112,14 @@ fn unpinned_key_id_rejected() {
     let fields = sample();
     let key_id = keys.second.public_key().key_id().to_string();
     let json = fields.to_json(&keys.second.sign(&fields.signed_bytes()), Some(&key_id));
-    let error = Receipt::parse(json.as_bytes()).expect("parses").verify(&trusted(&[&keys.first])).unwrap_err();
-    assert!(matches!(error, ReceiptError::UntrustedKey { .. }), "{error}");
+    let error = Receipt::parse(json.as_bytes())
+        .expect("parses")
+        .verify(&trusted(&[&keys.first]))
+        .unwrap_err();
+    assert!(
+        matches!(error, ReceiptError::UntrustedKey { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -109,9 +128,14 @@ fn wrong_key_id_rejected() {
     let fields = sample();
     let other_id = keys.first.public_key().key_id().to_string();
     let json = fields.to_json(&keys.second.sign(&fields.signed_bytes()), Some(&other_id));
-    let error =
-        Receipt::parse(json.as_bytes()).expect("parses").verify(&trusted(&[&keys.first, &keys.second])).unwrap_err();
-    assert!(matches!(error, ReceiptError::BadSignature { .. }), "{error}");
+    let error = Receipt::parse(json.as_bytes())
+        .expect("parses")
+        .verify(&trusted(&[&keys.first, &keys.second]))
+        .unwrap_err();
+    assert!(
+        matches!(error, ReceiptError::BadSignature { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -119,7 +143,10 @@ fn unpinned_signer_rejected() {
     let keys = keys();
     let receipt = Receipt::parse(signed(&sample(), &keys.second).as_bytes()).expect("parses");
     let error = receipt.verify(&trusted(&[&keys.first])).unwrap_err();
-    assert!(matches!(error, ReceiptError::NoKeyVerifies { tried: 1, .. }), "{error}");
+    assert!(
+        matches!(error, ReceiptError::NoKeyVerifies { tried: 1, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -132,9 +159,16 @@ fn no_pinned_keys_rejected() {
 #[test]
 fn altered_amount_rejected() {
     let keys = keys();
-    let json = signed(&sample(), &keys.second).replace("\"actual_cents\":125", "\"actual_cents\":1");
-    let error = Receipt::parse(json.as_bytes()).expect("parses").verify(&trusted(&[&keys.second])).unwrap_err();
-    assert!(matches!(error, ReceiptError::NoKeyVerifies { .. }), "{error}");
+    let json =
+        signed(&sample(), &keys.second).replace("\"actual_cents\":125", "\"actual_cents\":1");
+    let error = Receipt::parse(json.as_bytes())
+        .expect("parses")
+        .verify(&trusted(&[&keys.second]))
+        .unwrap_err();
+    assert!(
+        matches!(error, ReceiptError::NoKeyVerifies { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -143,7 +177,10 @@ fn pipe_in_any_string_field_rejected() {
     // `id="a|b", operation="c"` and `id="a", operation="b|c"` sign the same bytes.
     let shifted = [
         ("id", ReceiptFields::new("a|b", "c", "tenant-a", 1, 1)),
-        ("operation", ReceiptFields::new("a", "b|c", "tenant-a", 1, 1)),
+        (
+            "operation",
+            ReceiptFields::new("a", "b|c", "tenant-a", 1, 1),
+        ),
         ("tenant_id", ReceiptFields::new("a", "b", "t|x", 1, 1)),
     ];
     for (field, fields) in shifted {
@@ -161,7 +198,12 @@ fn ambiguous_pair_signs_the_same_bytes() {
 
 #[test]
 fn control_characters_rejected() {
-    for (field, value) in [("id", "a\u{0}b"), ("operation", "op\n"), ("tenant_id", "t\u{7f}"), ("id", "x\u{85}")] {
+    for (field, value) in [
+        ("id", "a\u{0}b"),
+        ("operation", "op\n"),
+        ("tenant_id", "t\u{7f}"),
+        ("id", "x\u{85}"),
+    ] {
         let mut fields = sample();
         match field {
             "id" => fields.id = value.to_owned(),
@@ -185,14 +227,20 @@ fn empty_string_field_rejected() {
 fn with_number(field: &str, literal: &str) -> String {
     let fields = sample();
     let json = fields.to_json(&[1; 256], None);
-    let original = if field == "actual_cents" { "\"actual_cents\":125" } else { "\"finalized_at_ms\":1767225600000" };
+    let original = if field == "actual_cents" {
+        "\"actual_cents\":125"
+    } else {
+        "\"finalized_at_ms\":1767225600000"
+    };
     json.replace(original, &format!("\"{field}\":{literal}"))
 }
 
 #[test]
 fn non_plain_numbers_rejected() {
     for field in ["actual_cents", "finalized_at_ms"] {
-        for literal in ["1e3", "1E3", "1999.0", "-0", "01", "+5", "0.5", "\"125\"", "true", "null", "-", "1e-2"] {
+        for literal in [
+            "1e3", "1E3", "1999.0", "-0", "01", "+5", "0.5", "\"125\"", "true", "null", "-", "1e-2",
+        ] {
             let error = Receipt::parse(with_number(field, literal).as_bytes()).unwrap_err();
             assert_eq!(field_of(&error), Some(field), "{field}={literal}: {error}");
         }
@@ -202,7 +250,12 @@ fn non_plain_numbers_rejected() {
 #[test]
 fn unsafe_integers_rejected() {
     for field in ["actual_cents", "finalized_at_ms"] {
-        for literal in ["9007199254740992", "-9007199254740992", "18446744073709551616", "99999999999999999999999"] {
+        for literal in [
+            "9007199254740992",
+            "-9007199254740992",
+            "18446744073709551616",
+            "99999999999999999999999",
+        ] {
             let error = Receipt::parse(with_number(field, literal).as_bytes()).unwrap_err();
             assert_eq!(field_of(&error), Some(field), "{field}={literal}: {error}");
         }
@@ -219,16 +272,30 @@ fn safe_integer_bounds_accepted() {
 
 #[test]
 fn duplicate_key_rejected() {
-    let json = signed(&sample(), &keys().second).replacen("{\"id\":\"rcpt-0001\",", "{\"id\":\"rcpt-0001\",\"id\":\"rcpt-0002\",", 1);
+    let json = signed(&sample(), &keys().second).replacen(
+        "{\"id\":\"rcpt-0001\",",
+        "{\"id\":\"rcpt-0001\",\"id\":\"rcpt-0002\",",
+        1,
+    );
     let error = Receipt::parse(json.as_bytes()).unwrap_err();
-    assert!(matches!(&error, ReceiptError::DuplicateField { field } if field == "id"), "{error}");
+    assert!(
+        matches!(&error, ReceiptError::DuplicateField { field } if field == "id"),
+        "{error}"
+    );
 }
 
 #[test]
 fn escaped_duplicate_key_rejected() {
-    let json = signed(&sample(), &keys().second).replacen("{\"id\":", "{\"tenant_\\u0069d\":\"tenant-b\",\"id\":", 1);
+    let json = signed(&sample(), &keys().second).replacen(
+        "{\"id\":",
+        "{\"tenant_\\u0069d\":\"tenant-b\",\"id\":",
+        1,
+    );
     let error = Receipt::parse(json.as_bytes()).unwrap_err();
-    assert!(matches!(&error, ReceiptError::DuplicateField { field } if field == "tenant_id"), "{error}");
+    assert!(
+        matches!(&error, ReceiptError::DuplicateField { field } if field == "tenant_id"),
+        "{error}"
+    );
 }
 
 #[test]

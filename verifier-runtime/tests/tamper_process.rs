@@ -42,7 +42,8 @@ fn node_inspector() -> Target {
     let stderr = child.stderr.take().expect("piped stderr");
     let target = Target(child);
     let mut lines = BufReader::new(stderr).lines();
-    let listening = lines.any(|line| line.is_ok_and(|line| line.starts_with("Debugger listening on ws://")));
+    let listening =
+        lines.any(|line| line.is_ok_and(|line| line.starts_with("Debugger listening on ws://")));
     assert!(listening, "node did not start its inspector");
     target
 }
@@ -50,7 +51,11 @@ fn node_inspector() -> Target {
 /// Starts a process whose command line is rewritten to carry `switch` (as `exec -a` does).
 fn process_with_switch(switch: &str) -> Target {
     let script = format!("exec -a 'fakeapp {switch}' sleep 60");
-    let child = Command::new("bash").args(["-c", &script]).stdin(Stdio::null()).spawn().expect("start bash");
+    let child = Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start bash");
     let target = Target(child);
     wait_for_cmdline(target.pid(), switch);
     target
@@ -69,38 +74,70 @@ fn wait_for_cmdline(pid: u32, needle: &str) {
 }
 
 fn tamper_check(args: &[&str]) -> Output {
-    Command::new(verifier_bin()).arg("tamper-check").args(args).output().expect("run midcore-verify")
+    Command::new(verifier_bin())
+        .arg("tamper-check")
+        .args(args)
+        .output()
+        .expect("run midcore-verify")
 }
 
 #[test]
 fn node_inspector_switch_found() {
     let node = node_inspector();
     let report = check_process(node.pid()).expect("check the node process");
-    assert!(report.findings.iter().any(|finding| finding.check == Check::CommandLineSwitch), "{report:?}");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|finding| finding.check == Check::CommandLineSwitch),
+        "{report:?}"
+    );
 }
 
 #[test]
 fn node_inspector_endpoint_found() {
     let node = node_inspector();
     let report = check_process(node.pid()).expect("check the node process");
-    let endpoint = report.findings.iter().find(|finding| finding.check == Check::DebugEndpoint);
-    assert!(endpoint.is_some_and(|finding| finding.detail.contains("Node inspector")), "{report:?}");
+    let endpoint = report
+        .findings
+        .iter()
+        .find(|finding| finding.check == Check::DebugEndpoint);
+    assert!(
+        endpoint.is_some_and(|finding| finding.detail.contains("Node inspector")),
+        "{report:?}"
+    );
 }
 
 #[test]
 fn remote_debugging_port_found() {
     let target = process_with_switch("--remote-debugging-port=0");
     let output = tamper_check(&["--pid", &target.pid().to_string()]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("--remote-debugging-port=0"));
 }
 
 #[test]
 fn clean_process_passes() {
-    let target = Target(Command::new("sleep").arg("60").stdin(Stdio::null()).spawn().expect("start sleep"));
+    let target = Target(
+        Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sleep"),
+    );
     wait_for_cmdline(target.pid(), "sleep");
     let output = tamper_check(&["--pid", &target.pid().to_string()]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 #[test]
@@ -114,7 +151,11 @@ fn plain_http_listener_not_flagged() {
         .expect("Node must be installed");
     let stdout = child.stdout.take().expect("piped stdout");
     let target = Target(child);
-    assert!(BufReader::new(stdout).lines().any(|line| line.is_ok_and(|line| line == "ready")));
+    assert!(
+        BufReader::new(stdout)
+            .lines()
+            .any(|line| line.is_ok_and(|line| line == "ready"))
+    );
     let report = check_process(target.pid()).expect("check the node process");
     assert!(report.findings.is_empty(), "{report:?}");
 }
@@ -132,7 +173,11 @@ fn environment_switches_found() {
     // Until `exec` completes, /proc shows the test's own environment.
     wait_for_cmdline(target.pid(), "sleep");
     let report = check_process(target.pid()).expect("check the process");
-    let mut checks: Vec<&str> = report.findings.iter().map(|finding| finding.check.as_str()).collect();
+    let mut checks: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|finding| finding.check.as_str())
+        .collect();
     checks.sort_unstable();
     assert_eq!(checks, vec!["electron-run-as-node", "node-options"]);
 }
@@ -149,8 +194,21 @@ fn findings_recorded_in_ledger() {
     let node = node_inspector();
     let dir = tempfile::tempdir().expect("temporary directory");
     let ledger = dir.path().join("app.ledger");
-    let output = tamper_check(&["--pid", &node.pid().to_string(), "--ledger", path_str(&ledger), "--project", "app", "--json"]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = tamper_check(&[
+        "--pid",
+        &node.pid().to_string(),
+        "--ledger",
+        path_str(&ledger),
+        "--project",
+        "app",
+        "--json",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let mut checks = Vec::new();
     replay(&ledger, None, &mut |entry| {

@@ -7,7 +7,11 @@ use midcore_verifier::ledger::cli::LedgerCommand;
 use midcore_verifier::tamper::cli::TamperCheckArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "midcore-verify", version, about = "Verify Midcore bundles, receipts and audit ledgers")]
+#[command(
+    name = "midcore-verify",
+    version,
+    about = "Verify Midcore bundles, receipts and audit ledgers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -134,10 +134,16 @@ impl ChainState {
     pub(crate) fn check(&self, entry: &Entry) -> Result<Admitted, EntryProblem> {
         // Step 1: position and link.
         if entry.seq() != self.next_seq {
-            return Err(EntryProblem::Sequence { expected: self.next_seq, found: entry.seq() });
+            return Err(EntryProblem::Sequence {
+                expected: self.next_seq,
+                found: entry.seq(),
+            });
         }
         if *entry.parent() != self.head {
-            return Err(EntryProblem::Parent { expected: self.head, found: *entry.parent() });
+            return Err(EntryProblem::Parent {
+                expected: self.head,
+                found: *entry.parent(),
+            });
         }
 
         // Step 2: entry 0 and only entry 0 is the genesis entry.
@@ -148,11 +154,14 @@ impl ChainState {
                     reason: format!("entry 0 must be a system entry of kind {GENESIS_KIND:?}"),
                 });
             }
-            let project = entry::read_genesis_body(entry.body()).map_err(|reason| EntryProblem::Genesis { reason })?;
+            let project = entry::read_genesis_body(entry.body())
+                .map_err(|reason| EntryProblem::Genesis { reason })?;
             return Ok(Admitted::Genesis { project });
         }
         if is_genesis {
-            return Err(EntryProblem::Genesis { reason: format!("only entry 0 may have kind {GENESIS_KIND:?}") });
+            return Err(EntryProblem::Genesis {
+                reason: format!("only entry 0 may have kind {GENESIS_KIND:?}"),
+            });
         }
 
         // Step 3: billing entries hold one receipt each, of the ledger's tenant, never repeated.
@@ -160,9 +169,12 @@ impl ChainState {
             return Ok(Admitted::Evidence);
         }
         if entry.kind() != RECEIPT_KIND {
-            return Err(EntryProblem::BillingKind { kind: entry.kind().to_owned() });
+            return Err(EntryProblem::BillingKind {
+                kind: entry.kind().to_owned(),
+            });
         }
-        let receipt = Receipt::from_value(entry.body()).map_err(|source| EntryProblem::Receipt { source })?;
+        let receipt =
+            Receipt::from_value(entry.body()).map_err(|source| EntryProblem::Receipt { source })?;
         self.check_receipt(&receipt)?;
         Ok(Admitted::Receipt(Box::new(receipt)))
     }
@@ -170,7 +182,10 @@ impl ChainState {
     /// Checks a receipt against the ledger's tenant and the ids already recorded.
     pub(crate) fn check_receipt(&self, receipt: &Receipt) -> Result<(), EntryProblem> {
         if let Some(&first_seq) = self.receipts.get(receipt.id()) {
-            return Err(EntryProblem::DuplicateReceipt { id: receipt.id().to_owned(), first_seq });
+            return Err(EntryProblem::DuplicateReceipt {
+                id: receipt.id().to_owned(),
+                first_seq,
+            });
         }
         if let Some(tenant) = &self.tenant
             && tenant != receipt.tenant_id()

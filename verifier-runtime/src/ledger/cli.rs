@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{Ledger, MonthlyReport, Month, ReplaySummary, SourceFormat};
+use super::{Ledger, Month, MonthlyReport, ReplaySummary, SourceFormat};
 use crate::crypto::{PublicKey, TrustedKeys};
 use crate::json::{self, Value};
 
@@ -81,9 +81,14 @@ impl LedgerCommand {
 
     fn execute(self) -> Result<(), String> {
         match self {
-            LedgerCommand::Verify { ledger, receipt_keys, json } => {
+            LedgerCommand::Verify {
+                ledger,
+                receipt_keys,
+                json,
+            } => {
                 let keys = load_receipt_keys(&receipt_keys)?;
-                let summary = super::replay(&ledger, Some(&keys), &mut |_| {}).map_err(|error| error.to_string())?;
+                let summary = super::replay(&ledger, Some(&keys), &mut |_| {})
+                    .map_err(|error| error.to_string())?;
                 if json {
                     println!("{}", String::from_utf8_lossy(&summary_json(&summary)));
                 } else {
@@ -91,9 +96,15 @@ impl LedgerCommand {
                 }
                 Ok(())
             }
-            LedgerCommand::Report { ledger, month, receipt_keys, json } => {
+            LedgerCommand::Report {
+                ledger,
+                month,
+                receipt_keys,
+                json,
+            } => {
                 let keys = optional_keys(&receipt_keys)?;
-                let report = MonthlyReport::build(&ledger, month, keys.as_ref()).map_err(|error| error.to_string())?;
+                let report = MonthlyReport::build(&ledger, month, keys.as_ref())
+                    .map_err(|error| error.to_string())?;
                 if json {
                     println!("{}", String::from_utf8_lossy(&report.to_json()));
                 } else {
@@ -101,9 +112,14 @@ impl LedgerCommand {
                 }
                 Ok(())
             }
-            LedgerCommand::Export { ledger, out, receipt_keys } => {
+            LedgerCommand::Export {
+                ledger,
+                out,
+                receipt_keys,
+            } => {
                 let keys = optional_keys(&receipt_keys)?;
-                let summary = super::export(&ledger, &out, keys.as_ref()).map_err(|error| error.to_string())?;
+                let summary = super::export(&ledger, &out, keys.as_ref())
+                    .map_err(|error| error.to_string())?;
                 println!(
                     "exported {} entries of project {} to {} (head {})",
                     summary.entries,
@@ -112,14 +128,23 @@ impl LedgerCommand {
                     hex::encode(summary.head)
                 );
                 if !summary.signatures_checked {
-                    println!("receipt signatures were not checked; pass --receipt-key to check them");
+                    println!(
+                        "receipt signatures were not checked; pass --receipt-key to check them"
+                    );
                 }
                 Ok(())
             }
-            LedgerCommand::Append { ledger, project, tenant, receipt, receipt_keys } => {
+            LedgerCommand::Append {
+                ledger,
+                project,
+                tenant,
+                receipt,
+                receipt_keys,
+            } => {
                 let keys = load_receipt_keys(&receipt_keys)?;
                 let receipt_json = read_limited(&receipt, crate::receipt::MAX_RECEIPT_LEN)?;
-                let mut opened = Ledger::open(&ledger, &project).map_err(|error| error.to_string())?;
+                let mut opened =
+                    Ledger::open(&ledger, &project).map_err(|error| error.to_string())?;
                 if let Some(recovery) = opened.recovery() {
                     eprintln!(
                         "warning: cut a torn tail of {} bytes at byte offset {} (an interrupted append)",
@@ -129,7 +154,11 @@ impl LedgerCommand {
                 let appended = opened
                     .append_receipt(&tenant, &receipt_json, &keys)
                     .map_err(|error| format!("{}: {error}", receipt.display()))?;
-                println!("appended entry {} (hash {})", appended.seq, hex::encode(appended.hash));
+                println!(
+                    "appended entry {} (hash {})",
+                    appended.seq,
+                    hex::encode(appended.hash)
+                );
                 Ok(())
             }
         }
@@ -142,7 +171,10 @@ pub fn load_receipt_keys(paths: &[PathBuf]) -> Result<TrustedKeys, String> {
     for path in paths {
         let pem = read_limited(path, 64 * 1024)?;
         let key = PublicKey::from_pem(&pem).map_err(|error| {
-            format!("{}: {error}; --receipt-key takes a public-key PEM file", path.display())
+            format!(
+                "{}: {error}; --receipt-key takes a public-key PEM file",
+                path.display()
+            )
         })?;
         tracing::debug!(key_id = %key.key_id(), path = %path.display(), "pinned a receipt key");
         keys.pin_key(key);
@@ -154,18 +186,26 @@ pub fn load_receipt_keys(paths: &[PathBuf]) -> Result<TrustedKeys, String> {
 }
 
 fn optional_keys(paths: &[PathBuf]) -> Result<Option<TrustedKeys>, String> {
-    if paths.is_empty() { Ok(None) } else { load_receipt_keys(paths).map(Some) }
+    if paths.is_empty() {
+        Ok(None)
+    } else {
+        load_receipt_keys(paths).map(Some)
+    }
 }
 
 fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|error| format!("{}: failed to open: {error}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .map_err(|error| format!("{}: failed to open: {error}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(limit as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("{}: failed to read: {error}", path.display()))?;
     if bytes.len() > limit {
-        return Err(format!("{}: larger than the {limit}-byte limit", path.display()));
+        return Err(format!(
+            "{}: larger than the {limit}-byte limit",
+            path.display()
+        ));
     }
     Ok(bytes)
 }
@@ -192,8 +232,14 @@ fn summary_json(summary: &ReplaySummary) -> Vec<u8> {
     object.insert("entries".to_owned(), json::number_u64(summary.entries));
     object.insert("receipts".to_owned(), json::number_u64(summary.receipts));
     object.insert("project".to_owned(), Value::String(summary.project.clone()));
-    object.insert("tenant_id".to_owned(), summary.tenant.clone().map_or(Value::Null, Value::String));
+    object.insert(
+        "tenant_id".to_owned(),
+        summary.tenant.clone().map_or(Value::Null, Value::String),
+    );
     object.insert("head".to_owned(), Value::String(hex::encode(summary.head)));
-    object.insert("signatures_checked".to_owned(), Value::Bool(summary.signatures_checked));
+    object.insert(
+        "signatures_checked".to_owned(),
+        Value::Bool(summary.signatures_checked),
+    );
     json::to_canonical(&Value::Object(object))
 }

@@ -71,9 +71,22 @@ pub struct Entry {
 
 impl Entry {
     /// Builds an entry and computes its hash.
-    pub(crate) fn new(seq: u64, parent: Sha256Digest, domain: Domain, kind: &str, body: Value) -> Self {
+    pub(crate) fn new(
+        seq: u64,
+        parent: Sha256Digest,
+        domain: Domain,
+        kind: &str,
+        body: Value,
+    ) -> Self {
         let hash = entry_hash(seq, &parent, domain, kind, &body);
-        Self { seq, parent, domain, kind: kind.to_owned(), body, hash }
+        Self {
+            seq,
+            parent,
+            domain,
+            kind: kind.to_owned(),
+            body,
+            hash,
+        }
     }
 
     /// Position in the chain, starting at 0.
@@ -109,7 +122,8 @@ impl Entry {
 
     /// Encodes the entry as canonical JSON, including its hash.
     pub fn to_canonical_json(&self) -> Vec<u8> {
-        let mut object = fields_without_hash(self.seq, &self.parent, self.domain, &self.kind, &self.body);
+        let mut object =
+            fields_without_hash(self.seq, &self.parent, self.domain, &self.kind, &self.body);
         object.insert("hash".to_owned(), Value::String(hex::encode(self.hash)));
         json::to_canonical(&Value::Object(object))
     }
@@ -119,11 +133,16 @@ impl Entry {
     /// The bytes must be exactly the canonical encoding, so every change to
     /// them changes either a field or the hash and is detected here.
     pub fn from_canonical_json(bytes: &[u8]) -> Result<Self, EntryFormatError> {
-        let value = json::parse(bytes).map_err(|error| EntryFormatError::Json { reason: error.to_string() })?;
+        let value = json::parse(bytes).map_err(|error| EntryFormatError::Json {
+            reason: error.to_string(),
+        })?;
         if json::to_canonical(&value) != bytes {
             return Err(EntryFormatError::NotCanonical);
         }
-        let field = |error: json::FieldError| EntryFormatError::Field { path: error.path, reason: error.reason };
+        let field = |error: json::FieldError| EntryFormatError::Field {
+            path: error.path,
+            reason: error.reason,
+        };
 
         let mut fields = Fields::new(&value, "").map_err(field)?;
         let seq = fields.u64("seq").map_err(field)?;
@@ -134,14 +153,20 @@ impl Entry {
             reason: format!("{domain_text:?} is neither \"billing\" nor \"system\""),
         })?;
         let kind = fields.string("kind").map_err(field)?;
-        check_kind(kind).map_err(|reason| EntryFormatError::Field { path: "kind".to_owned(), reason })?;
+        check_kind(kind).map_err(|reason| EntryFormatError::Field {
+            path: "kind".to_owned(),
+            reason,
+        })?;
         let body = fields.required("body").map_err(field)?.clone();
         let stored = digest_field(&mut fields, "hash")?;
         fields.finish().map_err(field)?;
 
         let entry = Self::new(seq, parent, domain, kind, body);
         if entry.hash != stored {
-            return Err(EntryFormatError::HashMismatch { stored, computed: entry.hash });
+            return Err(EntryFormatError::HashMismatch {
+                stored,
+                computed: entry.hash,
+            });
         }
         Ok(entry)
     }
@@ -181,9 +206,15 @@ pub enum EntryFormatError {
 /// Checks an entry kind: 1 to 64 bytes of `a`-`z`, `0`-`9` and `-`.
 pub fn check_kind(kind: &str) -> Result<(), String> {
     if kind.is_empty() || kind.len() > MAX_KIND_LEN {
-        return Err(format!("kind must be 1 to {MAX_KIND_LEN} bytes long, found {} bytes", kind.len()));
+        return Err(format!(
+            "kind must be 1 to {MAX_KIND_LEN} bytes long, found {} bytes",
+            kind.len()
+        ));
     }
-    if !kind.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-')) {
+    if !kind
+        .bytes()
+        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+    {
         return Err(format!("kind {kind:?} may contain only a-z, 0-9 and '-'"));
     }
     Ok(())
@@ -192,7 +223,10 @@ pub fn check_kind(kind: &str) -> Result<(), String> {
 /// Checks a project id: 1 to 256 bytes with no control character and no `|`.
 pub fn check_project(project: &str) -> Result<(), String> {
     if project.is_empty() || project.len() > MAX_PROJECT_LEN {
-        return Err(format!("a project id must be 1 to {MAX_PROJECT_LEN} bytes long, found {} bytes", project.len()));
+        return Err(format!(
+            "a project id must be 1 to {MAX_PROJECT_LEN} bytes long, found {} bytes",
+            project.len()
+        ));
     }
     if project.chars().any(|c| c.is_control() || c == '|') {
         return Err("a project id may not contain control characters or '|'".to_owned());
@@ -213,25 +247,45 @@ pub(crate) fn read_genesis_body(body: &Value) -> Result<String, String> {
     let mut fields = Fields::new(body, "body").map_err(|error| error.to_string())?;
     let format = fields.u64("format").map_err(|error| error.to_string())?;
     if format != FORMAT_VERSION {
-        return Err(format!("ledger format {format} is not supported; this verifier reads format {FORMAT_VERSION}"));
+        return Err(format!(
+            "ledger format {format} is not supported; this verifier reads format {FORMAT_VERSION}"
+        ));
     }
-    let project = fields.string("project").map_err(|error| error.to_string())?.to_owned();
+    let project = fields
+        .string("project")
+        .map_err(|error| error.to_string())?
+        .to_owned();
     fields.finish().map_err(|error| error.to_string())?;
     check_project(&project)?;
     Ok(project)
 }
 
-fn fields_without_hash(seq: u64, parent: &Sha256Digest, domain: Domain, kind: &str, body: &Value) -> json::Object {
+fn fields_without_hash(
+    seq: u64,
+    parent: &Sha256Digest,
+    domain: Domain,
+    kind: &str,
+    body: &Value,
+) -> json::Object {
     let mut object = json::Object::new();
     object.insert("seq".to_owned(), json::number_u64(seq));
     object.insert("parent".to_owned(), Value::String(hex::encode(parent)));
-    object.insert("domain".to_owned(), Value::String(domain.as_str().to_owned()));
+    object.insert(
+        "domain".to_owned(),
+        Value::String(domain.as_str().to_owned()),
+    );
     object.insert("kind".to_owned(), Value::String(kind.to_owned()));
     object.insert("body".to_owned(), body.clone());
     object
 }
 
-fn entry_hash(seq: u64, parent: &Sha256Digest, domain: Domain, kind: &str, body: &Value) -> Sha256Digest {
+fn entry_hash(
+    seq: u64,
+    parent: &Sha256Digest,
+    domain: Domain,
+    kind: &str,
+    body: &Value,
+) -> Sha256Digest {
     let object = fields_without_hash(seq, parent, domain, kind, body);
     let mut hasher = crypto::Sha256::new();
     hasher.update(ENTRY_HASH_DOMAIN);
@@ -239,10 +293,16 @@ fn entry_hash(seq: u64, parent: &Sha256Digest, domain: Domain, kind: &str, body:
     hasher.finish()
 }
 
-fn digest_field(fields: &mut Fields<'_>, name: &'static str) -> Result<Sha256Digest, EntryFormatError> {
+fn digest_field(
+    fields: &mut Fields<'_>,
+    name: &'static str,
+) -> Result<Sha256Digest, EntryFormatError> {
     let text = fields
         .string(name)
-        .map_err(|error| EntryFormatError::Field { path: error.path, reason: error.reason })?;
+        .map_err(|error| EntryFormatError::Field {
+            path: error.path,
+            reason: error.reason,
+        })?;
     crypto::parse_lower_hex_32(text).ok_or_else(|| EntryFormatError::Field {
         path: name.to_owned(),
         reason: "expected 64 lower-case hex digits".to_owned(),

@@ -34,31 +34,47 @@ pub(crate) fn parse_header(line: &[u8]) -> Result<ExportHeader, String> {
     let Some(body) = line.strip_suffix(b"\n") else {
         return Err("the header line does not end with a line break".to_owned());
     };
-    let value = json::parse(body).map_err(|error| format!("the header line is not valid JSON: {error}"))?;
+    let value =
+        json::parse(body).map_err(|error| format!("the header line is not valid JSON: {error}"))?;
     if json::to_canonical(&value) != body {
         return Err("the header line is not in canonical JSON form".to_owned());
     }
     let mut fields = Fields::new(&value, "header").map_err(|error| error.to_string())?;
     let format = fields.string("format").map_err(|error| error.to_string())?;
     if format != EXPORT_FORMAT {
-        return Err(format!("header.format is {format:?}, expected {EXPORT_FORMAT:?}"));
+        return Err(format!(
+            "header.format is {format:?}, expected {EXPORT_FORMAT:?}"
+        ));
     }
     let version = fields.u64("version").map_err(|error| error.to_string())?;
     if version != EXPORT_VERSION {
-        return Err(format!("header.version {version} is not supported; this verifier reads version {EXPORT_VERSION}"));
+        return Err(format!(
+            "header.version {version} is not supported; this verifier reads version {EXPORT_VERSION}"
+        ));
     }
     let entries = fields.u64("entries").map_err(|error| error.to_string())?;
     let head_text = fields.string("head").map_err(|error| error.to_string())?;
-    let head = crypto::parse_lower_hex_32(head_text).ok_or("header.head is not 64 lower-case hex digits")?;
-    let project = fields.string("project").map_err(|error| error.to_string())?.to_owned();
+    let head = crypto::parse_lower_hex_32(head_text)
+        .ok_or("header.head is not 64 lower-case hex digits")?;
+    let project = fields
+        .string("project")
+        .map_err(|error| error.to_string())?
+        .to_owned();
     fields.finish().map_err(|error| error.to_string())?;
-    Ok(ExportHeader { entries, head, project })
+    Ok(ExportHeader {
+        entries,
+        head,
+        project,
+    })
 }
 
 /// Checks that the header matches the replayed entries.
 pub(crate) fn check_header(header: &ExportHeader, summary: &ReplaySummary) -> Result<(), String> {
     if header.entries != summary.entries {
-        return Err(format!("the header says {} entries, the file holds {}", header.entries, summary.entries));
+        return Err(format!(
+            "the header says {} entries, the file holds {}",
+            header.entries, summary.entries
+        ));
     }
     if header.head != summary.head {
         return Err(format!(
@@ -68,7 +84,10 @@ pub(crate) fn check_header(header: &ExportHeader, summary: &ReplaySummary) -> Re
         ));
     }
     if header.project != summary.project {
-        return Err(format!("the header names project {:?}, entry 0 names {:?}", header.project, summary.project));
+        return Err(format!(
+            "the header names project {:?}, entry 0 names {:?}",
+            header.project, summary.project
+        ));
     }
     Ok(())
 }
@@ -88,7 +107,11 @@ fn header_line(summary: &ReplaySummary) -> Vec<u8> {
 /// Replays the ledger at `ledger` (checking signatures when `keys` is given)
 /// and writes its export to `out`. The export appears at `out` only if the
 /// replay succeeded; it is written to a temporary file, synced and renamed.
-pub fn export(ledger: &Path, out: &Path, keys: Option<&TrustedKeys>) -> Result<ReplaySummary, ReplayError> {
+pub fn export(
+    ledger: &Path,
+    out: &Path,
+    keys: Option<&TrustedKeys>,
+) -> Result<ReplaySummary, ReplayError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ReplayError::Io { path, source }
@@ -123,7 +146,10 @@ pub fn export(ledger: &Path, out: &Path, keys: Option<&TrustedKeys>) -> Result<R
         }
         (Ok(_), Some(source)) => {
             let _ = fs::remove_file(&entries_path);
-            return Err(ReplayError::Io { path: entries_path, source });
+            return Err(ReplayError::Io {
+                path: entries_path,
+                source,
+            });
         }
     };
     let mut entries_file = writer.into_inner().map_err(|error| ReplayError::Io {

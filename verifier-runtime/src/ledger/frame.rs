@@ -26,7 +26,9 @@ pub const FRAME_OVERHEAD: usize = 12;
 /// Encodes one frame around `payload`.
 pub(crate) fn encode(payload: &[u8]) -> Vec<u8> {
     // The caller checks the length against MAX_PAYLOAD_LEN, which fits in a u32.
-    let length = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let length = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
     let mut frame = Vec::with_capacity(payload.len() + FRAME_OVERHEAD);
     frame.extend_from_slice(&FRAME_MAGIC);
     frame.extend_from_slice(&length);
@@ -56,9 +58,14 @@ impl std::fmt::Display for FrameFault {
             FrameFault::Incomplete => f.write_str("the file ends inside the frame"),
             FrameFault::BadMagic => f.write_str("the frame does not start with the frame magic"),
             FrameFault::BadLength(length) => {
-                write!(f, "the frame length {length} is outside 1..={MAX_PAYLOAD_LEN}")
+                write!(
+                    f,
+                    "the frame length {length} is outside 1..={MAX_PAYLOAD_LEN}"
+                )
             }
-            FrameFault::BadChecksum => f.write_str("the frame's CRC-32C does not match its contents"),
+            FrameFault::BadChecksum => {
+                f.write_str("the frame's CRC-32C does not match its contents")
+            }
         }
     }
 }
@@ -115,13 +122,21 @@ impl<R: Read> FrameReader<R> {
         if read_full(&mut self.reader, &mut rest)? < rest.len() {
             return fault(FrameFault::Incomplete);
         }
-        let stored = u32::from_le_bytes([rest[payload_len], rest[payload_len + 1], rest[payload_len + 2], rest[payload_len + 3]]);
+        let stored = u32::from_le_bytes([
+            rest[payload_len],
+            rest[payload_len + 1],
+            rest[payload_len + 2],
+            rest[payload_len + 3],
+        ]);
         rest.truncate(payload_len);
         if crc32c::crc32c_append(crc32c::crc32c(&length_bytes), &rest) != stored {
             return fault(FrameFault::BadChecksum);
         }
         self.offset += (payload_len + FRAME_OVERHEAD) as u64;
-        Ok(FrameRead::Frame { offset, payload: rest })
+        Ok(FrameRead::Frame {
+            offset,
+            payload: rest,
+        })
     }
 }
 
@@ -142,7 +157,9 @@ pub(crate) fn find_later_frame(bytes: &[u8]) -> Option<usize> {
 }
 
 fn find_magic(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(FRAME_MAGIC.len()).position(|window| window == FRAME_MAGIC)
+    bytes
+        .windows(FRAME_MAGIC.len())
+        .position(|window| window == FRAME_MAGIC)
 }
 
 /// Reads until `buffer` is full or the reader ends; returns the bytes read.
@@ -167,7 +184,9 @@ mod tests {
         let mut reader = FrameReader::new(bytes, 0);
         let mut out = Vec::new();
         loop {
-            let step = reader.next_frame().expect("reading from memory cannot fail");
+            let step = reader
+                .next_frame()
+                .expect("reading from memory cannot fail");
             let last = !matches!(step, FrameRead::Frame { .. });
             out.push(step);
             if last {
@@ -190,7 +209,13 @@ mod tests {
         for cut in 1..frame.len() {
             let steps = read_all(&frame[..cut]);
             assert!(
-                matches!(steps[0], FrameRead::Fault { fault: FrameFault::Incomplete, .. }),
+                matches!(
+                    steps[0],
+                    FrameRead::Fault {
+                        fault: FrameFault::Incomplete,
+                        ..
+                    }
+                ),
                 "cut at {cut}: {steps:?}"
             );
         }

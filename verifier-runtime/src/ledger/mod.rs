@@ -87,7 +87,9 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// Another writer holds the lock.
-    #[error("{path}: another process holds the ledger's writer lock (waited {waited:?}); retry when it has finished")]
+    #[error(
+        "{path}: another process holds the ledger's writer lock (waited {waited:?}); retry when it has finished"
+    )]
     Locked {
         /// The lock file.
         path: PathBuf,
@@ -103,7 +105,9 @@ pub enum LedgerError {
         reason: String,
     },
     /// A complete frame holds an invalid entry; the file was not changed.
-    #[error("{path}: entry {entry} at byte offset {offset} is invalid: {problem}; the ledger was not changed, run `midcore-verify ledger verify` and restore it from a backup or export")]
+    #[error(
+        "{path}: entry {entry} at byte offset {offset} is invalid: {problem}; the ledger was not changed, run `midcore-verify ledger verify` and restore it from a backup or export"
+    )]
     Corrupt {
         /// The ledger file.
         path: PathBuf,
@@ -115,7 +119,9 @@ pub enum LedgerError {
         problem: EntryProblem,
     },
     /// A faulty frame is followed by valid frames, so it is damage, not a torn tail.
-    #[error("{path}: entry {entry} at byte offset {offset} is damaged ({fault}) but valid entries follow at byte offset {next_valid_offset}; the ledger was not changed, restore it from a backup or export")]
+    #[error(
+        "{path}: entry {entry} at byte offset {offset} is damaged ({fault}) but valid entries follow at byte offset {next_valid_offset}; the ledger was not changed, restore it from a backup or export"
+    )]
     DamagedBeforeValidEntries {
         /// The ledger file.
         path: PathBuf,
@@ -154,7 +160,9 @@ pub enum LedgerError {
         source: ReceiptError,
     },
     /// The receipt names a tenant other than the one the caller expects.
-    #[error("{path}: receipt tenant {receipt_tenant:?} differs from the expected tenant {expected:?}")]
+    #[error(
+        "{path}: receipt tenant {receipt_tenant:?} differs from the expected tenant {expected:?}"
+    )]
     WrongTenant {
         /// The ledger file.
         path: PathBuf,
@@ -164,7 +172,9 @@ pub enum LedgerError {
         receipt_tenant: String,
     },
     /// The receipt's tenant differs from the tenant fixed by the ledger's first receipt.
-    #[error("{path}: the ledger belongs to tenant {ledger_tenant:?}, but the receipt is for tenant {receipt_tenant:?}")]
+    #[error(
+        "{path}: the ledger belongs to tenant {ledger_tenant:?}, but the receipt is for tenant {receipt_tenant:?}"
+    )]
     TenantMismatch {
         /// The ledger file.
         path: PathBuf,
@@ -174,7 +184,9 @@ pub enum LedgerError {
         receipt_tenant: String,
     },
     /// The receipt id is already in the ledger.
-    #[error("{path}: receipt {id:?} is already recorded in entry {seq}; a receipt is recorded once")]
+    #[error(
+        "{path}: receipt {id:?} is already recorded in entry {seq}; a receipt is recorded once"
+    )]
     DuplicateReceipt {
         /// The ledger file.
         path: PathBuf,
@@ -206,7 +218,9 @@ pub enum LedgerError {
         len: usize,
     },
     /// An earlier write or sync failed on this handle.
-    #[error("{path}: an earlier append failed, so the file's state is unknown; open the ledger again to check and recover it")]
+    #[error(
+        "{path}: an earlier append failed, so the file's state is unknown; open the ledger again to check and recover it"
+    )]
     Poisoned {
         /// The ledger file.
         path: PathBuf,

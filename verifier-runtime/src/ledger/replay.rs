@@ -107,7 +107,9 @@ pub enum ReplayError {
         problem: EntryProblem,
     },
     /// The file ends in an incomplete or invalid frame with nothing valid after it.
-    #[error("{path}: entry {entry} at {location} is a torn tail ({fault}), as an interrupted append leaves; the entries before it are valid, and opening the ledger for writing cuts the tail")]
+    #[error(
+        "{path}: entry {entry} at {location} is a torn tail ({fault}), as an interrupted append leaves; the entries before it are valid, and opening the ledger for writing cuts the tail"
+    )]
     TornTail {
         /// The file.
         path: PathBuf,
@@ -138,30 +140,48 @@ enum Step {
 
 enum Source {
     Ledger(FrameReader<BufReader<File>>),
-    Export { lines: BufReader<File>, line: u64, header: ExportHeader },
+    Export {
+        lines: BufReader<File>,
+        line: u64,
+        header: ExportHeader,
+    },
 }
 
 impl Source {
     fn open(path: &Path) -> Result<Self, ReplayError> {
-        let io = |source| ReplayError::Io { path: path.to_owned(), source };
+        let io = |source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut start = [0u8; FILE_HEADER.len()];
         let got = frame::read_full(&mut reader, &mut start).map_err(io)?;
         if got == start.len() && start == *FILE_HEADER {
-            return Ok(Source::Ledger(FrameReader::new(reader, FILE_HEADER.len() as u64)));
+            return Ok(Source::Ledger(FrameReader::new(
+                reader,
+                FILE_HEADER.len() as u64,
+            )));
         }
         if got > 0 && start[0] == b'{' {
             reader.seek(SeekFrom::Start(0)).map_err(io)?;
             let mut first = Vec::new();
             reader.read_until(b'\n', &mut first).map_err(io)?;
-            let header = export::parse_header(&first)
-                .map_err(|reason| ReplayError::NotALedger { path: path.to_owned(), reason })?;
-            return Ok(Source::Export { lines: reader, line: 1, header });
+            let header =
+                export::parse_header(&first).map_err(|reason| ReplayError::NotALedger {
+                    path: path.to_owned(),
+                    reason,
+                })?;
+            return Ok(Source::Export {
+                lines: reader,
+                line: 1,
+                header,
+            });
         }
         Err(ReplayError::NotALedger {
             path: path.to_owned(),
-            reason: "the file starts with neither the ledger header nor an export header line".to_owned(),
+            reason: "the file starts with neither the ledger header nor an export header line"
+                .to_owned(),
         })
     }
 
@@ -173,11 +193,16 @@ impl Source {
     }
 
     fn next(&mut self, path: &Path) -> Result<Step, ReplayError> {
-        let io = |source| ReplayError::Io { path: path.to_owned(), source };
+        let io = |source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        };
         match self {
             Source::Ledger(frames) => match frames.next_frame().map_err(io)? {
                 FrameRead::End => Ok(Step::End),
-                FrameRead::Frame { offset, payload } => Ok(decode(Location::Offset(offset), &payload)),
+                FrameRead::Frame { offset, payload } => {
+                    Ok(decode(Location::Offset(offset), &payload))
+                }
                 FrameRead::Fault { offset, fault } => {
                     // Only a fault with no valid frame after it is a torn tail.
                     let mut rest = Vec::new();
@@ -201,7 +226,12 @@ impl Source {
                 *line += 1;
                 let location = Location::Line(*line);
                 if bytes.pop() != Some(b'\n') {
-                    return Ok(Step::BadEntry(location, EntryProblem::Frame { fault: FrameFault::Incomplete }));
+                    return Ok(Step::BadEntry(
+                        location,
+                        EntryProblem::Frame {
+                            fault: FrameFault::Incomplete,
+                        },
+                    ));
                 }
                 Ok(decode(location, &bytes))
             }
@@ -240,13 +270,19 @@ pub fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let source = Source::open(path)?;
     let Some(keys) = keys else {
-        return walk(path, source, visit, &mut |_| {}).map(|summary| ReplaySummary { signatures_checked: false, ..summary });
+        return walk(path, source, visit, &mut |_| {}).map(|summary| ReplaySummary {
+            signatures_checked: false,
+            ..summary
+        });
     };
 
-    let workers = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let workers = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
     let (sender, receiver) = mpsc::sync_channel::<Vec<SignatureJob>>(workers * 4);
     let receiver = Mutex::new(receiver);
-    let first_failure: Mutex<Option<(u64, Location, crate::receipt::ReceiptError)>> = Mutex::new(None);
+    let first_failure: Mutex<Option<(u64, Location, crate::receipt::ReceiptError)>> =
+        Mutex::new(None);
 
     let walked = std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -269,7 +305,9 @@ pub fn replay(
 
     // A bad signature always sits before any sequential failure, because only
     // entries that passed the sequential checks were submitted.
-    let failure = first_failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let failure = first_failure
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((entry, location, source)) = failure {
         return Err(ReplayError::BadEntry {
             path: path.to_owned(),
@@ -278,15 +316,24 @@ pub fn replay(
             problem: EntryProblem::Signature { source },
         });
     }
-    walked.map(|summary| ReplaySummary { signatures_checked: true, ..summary })
+    walked.map(|summary| ReplaySummary {
+        signatures_checked: true,
+        ..summary
+    })
 }
 
 type Failure = Option<(u64, Location, crate::receipt::ReceiptError)>;
 
-fn check_signatures(receiver: &Mutex<mpsc::Receiver<Vec<SignatureJob>>>, first_failure: &Mutex<Failure>, keys: &TrustedKeys) {
+fn check_signatures(
+    receiver: &Mutex<mpsc::Receiver<Vec<SignatureJob>>>,
+    first_failure: &Mutex<Failure>,
+    keys: &TrustedKeys,
+) {
     loop {
         let batch = {
-            let guard = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let guard = receiver
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             match guard.recv() {
                 Ok(batch) => batch,
                 Err(_) => return,
@@ -294,7 +341,9 @@ fn check_signatures(receiver: &Mutex<mpsc::Receiver<Vec<SignatureJob>>>, first_f
         };
         for job in batch {
             if let Err(error) = job.receipt.verify_in_place(keys) {
-                let mut slot = first_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut slot = first_failure
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 if slot.as_ref().is_none_or(|(seq, _, _)| job.seq < *seq) {
                     *slot = Some((job.seq, job.location, error));
                 }
@@ -312,28 +361,46 @@ fn walk(
 ) -> Result<ReplaySummary, ReplayError> {
     let format = source.format();
     let mut chain = ChainState::default();
-    let bad = |entry, location, problem| ReplayError::BadEntry { path: path.to_owned(), entry, location, problem };
+    let bad = |entry, location, problem| ReplayError::BadEntry {
+        path: path.to_owned(),
+        entry,
+        location,
+        problem,
+    };
     loop {
         let seq = chain.next_seq();
         match source.next(path)? {
             Step::End => break,
             Step::TornTail(location, fault) => {
-                return Err(ReplayError::TornTail { path: path.to_owned(), entry: seq, location, fault });
+                return Err(ReplayError::TornTail {
+                    path: path.to_owned(),
+                    entry: seq,
+                    location,
+                    fault,
+                });
             }
             Step::BadEntry(location, problem) => return Err(bad(seq, location, problem)),
             Step::Entry(location, entry) => {
-                let admitted = chain.check(&entry).map_err(|problem| bad(seq, location, problem))?;
+                let admitted = chain
+                    .check(&entry)
+                    .map_err(|problem| bad(seq, location, problem))?;
                 chain.record(&entry, &admitted);
                 visit(&entry);
                 if let Admitted::Receipt(receipt) = admitted {
-                    submit(SignatureJob { seq, location, receipt });
+                    submit(SignatureJob {
+                        seq,
+                        location,
+                        receipt,
+                    });
                 }
             }
         }
     }
 
     if chain.next_seq() == 0 {
-        return Err(ReplayError::Empty { path: path.to_owned() });
+        return Err(ReplayError::Empty {
+            path: path.to_owned(),
+        });
     }
     let summary = ReplaySummary {
         format,
@@ -345,8 +412,10 @@ fn walk(
         signatures_checked: false,
     };
     if let Source::Export { header, .. } = &source {
-        export::check_header(header, &summary)
-            .map_err(|reason| ReplayError::ExportMismatch { path: path.to_owned(), reason })?;
+        export::check_header(header, &summary).map_err(|reason| ReplayError::ExportMismatch {
+            path: path.to_owned(),
+            reason,
+        })?;
     }
     Ok(summary)
 }

@@ -50,7 +50,10 @@ impl FromStr for Month {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let invalid = || format!("invalid month {text:?}: expected YYYY-MM, such as 2026-03");
         let (year, month) = text.split_once('-').ok_or_else(invalid)?;
-        if year.len() != 4 || month.len() != 2 || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit()) {
+        if year.len() != 4
+            || month.len() != 2
+            || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit())
+        {
             return Err(invalid());
         }
         let year = year.parse().map_err(|_| invalid())?;
@@ -67,13 +70,21 @@ pub fn month_of_ms(ms: i64) -> Month {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     // `month` is 1 to 12 by construction.
-    Month { year, month: u8::try_from(month).unwrap_or(1) }
+    Month {
+        year,
+        month: u8::try_from(month).unwrap_or(1),
+    }
 }
 
 /// Count and sum of one operation's receipts.
@@ -105,26 +116,41 @@ impl MonthlyReport {
     ///
     /// Nothing is reported unless the whole replay succeeds. Signatures are
     /// checked only when `keys` is given.
-    pub fn build(path: &Path, month: Month, keys: Option<&TrustedKeys>) -> Result<Self, ReplayError> {
+    pub fn build(
+        path: &Path,
+        month: Month,
+        keys: Option<&TrustedKeys>,
+    ) -> Result<Self, ReplayError> {
         let mut operations: BTreeMap<String, OperationTotal> = BTreeMap::new();
         let summary = replay::replay(path, keys, &mut |entry| {
             if entry.domain() != Domain::Billing {
                 return;
             }
             // The replay already parsed this body strictly, so this cannot fail here.
-            let Ok(receipt) = Receipt::from_value(entry.body()) else { return };
+            let Ok(receipt) = Receipt::from_value(entry.body()) else {
+                return;
+            };
             if month_of_ms(receipt.finalized_at_ms()) != month {
                 return;
             }
-            let total = operations.entry(receipt.operation().to_owned()).or_default();
+            let total = operations
+                .entry(receipt.operation().to_owned())
+                .or_default();
             total.count += 1;
             total.cents += i128::from(receipt.actual_cents());
         })?;
-        let total = operations.values().fold(OperationTotal::default(), |sum, item| OperationTotal {
-            count: sum.count + item.count,
-            cents: sum.cents + item.cents,
-        });
-        Ok(Self { month, summary, operations, total })
+        let total = operations
+            .values()
+            .fold(OperationTotal::default(), |sum, item| OperationTotal {
+                count: sum.count + item.count,
+                cents: sum.cents + item.cents,
+            });
+        Ok(Self {
+            month,
+            summary,
+            operations,
+            total,
+        })
     }
 
     /// Encodes the report as canonical JSON.
@@ -146,13 +172,26 @@ impl MonthlyReport {
             .collect();
         let mut object = json::Object::new();
         object.insert("month".to_owned(), Value::String(self.month.to_string()));
-        object.insert("project".to_owned(), Value::String(self.summary.project.clone()));
-        let tenant = self.summary.tenant.clone().map_or(Value::Null, Value::String);
+        object.insert(
+            "project".to_owned(),
+            Value::String(self.summary.project.clone()),
+        );
+        let tenant = self
+            .summary
+            .tenant
+            .clone()
+            .map_or(Value::Null, Value::String);
         object.insert("tenant_id".to_owned(), tenant);
         object.insert("operations".to_owned(), Value::Array(operations));
         object.insert("total".to_owned(), Value::Object(total_json(&self.total)));
-        object.insert("signatures_checked".to_owned(), Value::Bool(self.summary.signatures_checked));
-        object.insert("head".to_owned(), Value::String(hex::encode(self.summary.head)));
+        object.insert(
+            "signatures_checked".to_owned(),
+            Value::Bool(self.summary.signatures_checked),
+        );
+        object.insert(
+            "head".to_owned(),
+            Value::String(hex::encode(self.summary.head)),
+        );
         object.insert("entries".to_owned(), json::number_u64(self.summary.entries));
         json::to_canonical(&Value::Object(object))
     }
@@ -165,12 +204,27 @@ impl MonthlyReport {
             self.summary.tenant.as_deref().unwrap_or("(no receipts)"),
             self.month
         );
-        let width = self.operations.keys().map(String::len).max().unwrap_or(0).max("operation".len());
-        out.push_str(&format!("{:<width$}  {:>8}  {:>16}\n", "operation", "count", "cents"));
+        let width = self
+            .operations
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max("operation".len());
+        out.push_str(&format!(
+            "{:<width$}  {:>8}  {:>16}\n",
+            "operation", "count", "cents"
+        ));
         for (operation, total) in &self.operations {
-            out.push_str(&format!("{operation:<width$}  {:>8}  {:>16}\n", total.count, total.cents));
+            out.push_str(&format!(
+                "{operation:<width$}  {:>8}  {:>16}\n",
+                total.count, total.cents
+            ));
         }
-        out.push_str(&format!("{:<width$}  {:>8}  {:>16}\n", "total", self.total.count, self.total.cents));
+        out.push_str(&format!(
+            "{:<width$}  {:>8}  {:>16}\n",
+            "total", self.total.count, self.total.cents
+        ));
         if !self.summary.signatures_checked {
             out.push_str("receipt signatures were not checked; pass --receipt-key to check them\n");
         }

@@ -42,9 +42,15 @@ impl Ledger {
     }
 
     /// Same as [`Ledger::open`], waiting at most `timeout` for the lock.
-    pub fn open_with_timeout(path: &Path, project: &str, timeout: Duration) -> Result<Ledger, LedgerError> {
-        entry::check_project(project)
-            .map_err(|reason| LedgerError::InvalidProject { project: project.to_owned(), reason })?;
+    pub fn open_with_timeout(
+        path: &Path,
+        project: &str,
+        timeout: Duration,
+    ) -> Result<Ledger, LedgerError> {
+        entry::check_project(project).map_err(|reason| LedgerError::InvalidProject {
+            project: project.to_owned(),
+            reason,
+        })?;
 
         // Step 1: the lock comes first, so the state read below cannot change under us.
         let lock = acquire_lock(path, timeout)?;
@@ -53,17 +59,38 @@ impl Ledger {
         if !path.exists() {
             create(path, project)?;
         }
-        let io = |action: &'static str| move |source| LedgerError::Io { path: path.to_owned(), action, source };
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io("open the ledger"))?;
+        let io = |action: &'static str| {
+            move |source| LedgerError::Io {
+                path: path.to_owned(),
+                action,
+                source,
+            }
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io("open the ledger"))?;
 
         // Step 3: read and check every entry, cutting a torn tail.
         let (chain, end, recovery) = load(path, &file)?;
-        let mut ledger =
-            Ledger { path: path.to_owned(), file, _lock: lock, end, chain, recovery, poisoned: false };
+        let mut ledger = Ledger {
+            path: path.to_owned(),
+            file,
+            _lock: lock,
+            end,
+            chain,
+            recovery,
+            poisoned: false,
+        };
 
         // Step 4: a ledger recovered to zero entries gets its genesis entry again.
         if ledger.chain.next_seq() == 0 {
-            ledger.append(Domain::System, entry::GENESIS_KIND, entry::genesis_body(project))?;
+            ledger.append(
+                Domain::System,
+                entry::GENESIS_KIND,
+                entry::genesis_body(project),
+            )?;
         }
         match ledger.chain.project() {
             Some(found) if found == project => {}
@@ -134,8 +161,11 @@ impl Ledger {
         receipt_json: &[u8],
         keys: &TrustedKeys,
     ) -> Result<AppendedEntry, LedgerError> {
-        let receipt = Receipt::parse(receipt_json).map_err(|source| LedgerError::Receipt { source })?;
-        let verified = receipt.verify(keys).map_err(|source| LedgerError::Receipt { source })?;
+        let receipt =
+            Receipt::parse(receipt_json).map_err(|source| LedgerError::Receipt { source })?;
+        let verified = receipt
+            .verify(keys)
+            .map_err(|source| LedgerError::Receipt { source })?;
         self.append_verified_receipt(tenant, &verified)
     }
 
@@ -160,8 +190,15 @@ impl Ledger {
 
     /// Appends a `system` evidence entry of kind `kind` (1 to 64 bytes of
     /// `a`-`z`, `0`-`9`, `-`; not `ledger-created`) with any JSON body.
-    pub fn append_evidence(&mut self, kind: &str, body: Value) -> Result<AppendedEntry, LedgerError> {
-        entry::check_kind(kind).map_err(|reason| LedgerError::InvalidKind { kind: kind.to_owned(), reason })?;
+    pub fn append_evidence(
+        &mut self,
+        kind: &str,
+        body: Value,
+    ) -> Result<AppendedEntry, LedgerError> {
+        entry::check_kind(kind).map_err(|reason| LedgerError::InvalidKind {
+            kind: kind.to_owned(),
+            reason,
+        })?;
         self.append(Domain::System, kind, body)
     }
 
@@ -169,12 +206,22 @@ impl Ledger {
     /// appended only after `sync_data` returns; a failed write or sync
     /// poisons this handle, because the state of the file is then unknown
     /// until it is reopened and checked again.
-    fn append(&mut self, domain: Domain, kind: &str, body: Value) -> Result<AppendedEntry, LedgerError> {
+    fn append(
+        &mut self,
+        domain: Domain,
+        kind: &str,
+        body: Value,
+    ) -> Result<AppendedEntry, LedgerError> {
         if self.poisoned {
-            return Err(LedgerError::Poisoned { path: self.path.clone() });
+            return Err(LedgerError::Poisoned {
+                path: self.path.clone(),
+            });
         }
         let entry = Entry::new(self.chain.next_seq(), self.chain.head(), domain, kind, body);
-        let admitted = self.chain.check(&entry).map_err(|problem| self.rejected(problem))?;
+        let admitted = self
+            .chain
+            .check(&entry)
+            .map_err(|problem| self.rejected(problem))?;
         let payload = entry.to_canonical_json();
         if payload.len() > MAX_PAYLOAD_LEN {
             return Err(LedgerError::EntryTooLarge { len: payload.len() });
@@ -189,24 +236,42 @@ impl Ledger {
         if let Err(source) = result {
             self.poisoned = true;
             tracing::warn!(path = %self.path.display(), error = %source, "ledger append failed; the handle is now unusable");
-            return Err(LedgerError::Io { path: self.path.clone(), action: "append to the ledger", source });
+            return Err(LedgerError::Io {
+                path: self.path.clone(),
+                action: "append to the ledger",
+                source,
+            });
         }
 
         let offset = self.end;
         self.end += frame.len() as u64;
         self.chain.record(&entry, &admitted);
-        Ok(AppendedEntry { seq: entry.seq(), hash: *entry.hash(), offset })
+        Ok(AppendedEntry {
+            seq: entry.seq(),
+            hash: *entry.hash(),
+            offset,
+        })
     }
 
     fn rejected(&self, problem: EntryProblem) -> LedgerError {
         match problem {
-            EntryProblem::DuplicateReceipt { id, first_seq } => {
-                LedgerError::DuplicateReceipt { path: self.path.clone(), id, seq: first_seq }
-            }
-            EntryProblem::TenantMismatch { ledger_tenant, receipt_tenant } => {
-                LedgerError::TenantMismatch { path: self.path.clone(), ledger_tenant, receipt_tenant }
-            }
-            problem => LedgerError::Rejected { path: self.path.clone(), problem },
+            EntryProblem::DuplicateReceipt { id, first_seq } => LedgerError::DuplicateReceipt {
+                path: self.path.clone(),
+                id,
+                seq: first_seq,
+            },
+            EntryProblem::TenantMismatch {
+                ledger_tenant,
+                receipt_tenant,
+            } => LedgerError::TenantMismatch {
+                path: self.path.clone(),
+                ledger_tenant,
+                receipt_tenant,
+            },
+            problem => LedgerError::Rejected {
+                path: self.path.clone(),
+                problem,
+            },
         }
     }
 }
@@ -226,7 +291,11 @@ fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|source| LedgerError::Io { path: lock_path.clone(), action: "open the lock file", source })?;
+        .map_err(|source| LedgerError::Io {
+            path: lock_path.clone(),
+            action: "open the lock file",
+            source,
+        })?;
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -234,11 +303,18 @@ fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
             Ok(()) => return Ok(lock),
             Err(fs::TryLockError::WouldBlock) => {}
             Err(fs::TryLockError::Error(source)) => {
-                return Err(LedgerError::Io { path: lock_path, action: "lock the lock file", source });
+                return Err(LedgerError::Io {
+                    path: lock_path,
+                    action: "lock the lock file",
+                    source,
+                });
             }
         }
         if started.elapsed() >= timeout {
-            return Err(LedgerError::Locked { path: lock_path, waited: timeout });
+            return Err(LedgerError::Locked {
+                path: lock_path,
+                waited: timeout,
+            });
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
@@ -249,12 +325,24 @@ fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
 /// synced, renamed into place, then the directory is synced, so a crash
 /// leaves either no ledger or a complete one.
 fn create(path: &Path, project: &str) -> Result<(), LedgerError> {
-    let io = |action: &'static str| move |source| LedgerError::Io { path: path.to_owned(), action, source };
+    let io = |action: &'static str| {
+        move |source| LedgerError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
     let mut temporary_name = path.as_os_str().to_owned();
     temporary_name.push(".creating");
     let temporary = PathBuf::from(temporary_name);
 
-    let genesis = Entry::new(0, [0u8; 32], Domain::System, entry::GENESIS_KIND, entry::genesis_body(project));
+    let genesis = Entry::new(
+        0,
+        [0u8; 32],
+        Domain::System,
+        entry::GENESIS_KIND,
+        entry::genesis_body(project),
+    );
     let mut bytes = FILE_HEADER.to_vec();
     bytes.extend_from_slice(&frame::encode(&genesis.to_canonical_json()));
 
@@ -278,7 +366,11 @@ fn sync_parent_directory(path: &Path) -> Result<(), LedgerError> {
         };
         File::open(parent)
             .and_then(|directory| directory.sync_all())
-            .map_err(|source| LedgerError::Io { path: parent.to_owned(), action: "sync the directory", source })?;
+            .map_err(|source| LedgerError::Io {
+                path: parent.to_owned(),
+                action: "sync the directory",
+                source,
+            })?;
     }
     #[cfg(not(unix))]
     let _ = path;
@@ -287,9 +379,17 @@ fn sync_parent_directory(path: &Path) -> Result<(), LedgerError> {
 
 /// Reads every entry, checks the chain and cuts a torn tail.
 fn load(path: &Path, file: &File) -> Result<(ChainState, u64, Option<Recovery>), LedgerError> {
-    let io = |action: &'static str| move |source| LedgerError::Io { path: path.to_owned(), action, source };
+    let io = |action: &'static str| {
+        move |source| LedgerError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    reader.seek(SeekFrom::Start(0)).map_err(io("read the ledger"))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(io("read the ledger"))?;
     let mut header = [0u8; FILE_HEADER.len()];
     let got = frame::read_full(&mut reader, &mut header).map_err(io("read the ledger"))?;
     if got < header.len() || header != *FILE_HEADER {
@@ -305,18 +405,22 @@ fn load(path: &Path, file: &File) -> Result<(ChainState, u64, Option<Recovery>),
         match frames.next_frame().map_err(io("read the ledger"))? {
             FrameRead::End => return Ok((chain, frames.offset(), None)),
             FrameRead::Frame { offset, payload } => {
-                let entry = Entry::from_canonical_json(&payload).map_err(|source| LedgerError::Corrupt {
-                    path: path.to_owned(),
-                    entry: chain.next_seq(),
-                    offset,
-                    problem: EntryProblem::Format { source },
+                let entry = Entry::from_canonical_json(&payload).map_err(|source| {
+                    LedgerError::Corrupt {
+                        path: path.to_owned(),
+                        entry: chain.next_seq(),
+                        offset,
+                        problem: EntryProblem::Format { source },
+                    }
                 })?;
-                let admitted = chain.check(&entry).map_err(|problem| LedgerError::Corrupt {
-                    path: path.to_owned(),
-                    entry: chain.next_seq(),
-                    offset,
-                    problem,
-                })?;
+                let admitted = chain
+                    .check(&entry)
+                    .map_err(|problem| LedgerError::Corrupt {
+                        path: path.to_owned(),
+                        entry: chain.next_seq(),
+                        offset,
+                        problem,
+                    })?;
                 chain.record(&entry, &admitted);
             }
             FrameRead::Fault { offset, fault } => {
@@ -336,11 +440,21 @@ fn cut_torn_tail(
     offset: u64,
     fault: frame::FrameFault,
 ) -> Result<Recovery, LedgerError> {
-    let io = |action: &'static str| move |source| LedgerError::Io { path: path.to_owned(), action, source };
+    let io = |action: &'static str| {
+        move |source| LedgerError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
     let mut rest = Vec::new();
     let mut reader = file;
-    reader.seek(SeekFrom::Start(offset)).map_err(io("read the ledger's tail"))?;
-    reader.read_to_end(&mut rest).map_err(io("read the ledger's tail"))?;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .map_err(io("read the ledger's tail"))?;
+    reader
+        .read_to_end(&mut rest)
+        .map_err(io("read the ledger's tail"))?;
     if let Some(later) = frame::find_later_frame(&rest) {
         tracing::warn!(path = %path.display(), entry, offset, "ledger damaged before valid entries; refusing to recover");
         return Err(LedgerError::DamagedBeforeValidEntries {
@@ -353,7 +467,13 @@ fn cut_torn_tail(
     }
 
     file.set_len(offset).map_err(io("cut the torn tail"))?;
-    file.sync_all().map_err(io("sync the ledger after cutting the torn tail"))?;
+    file.sync_all()
+        .map_err(io("sync the ledger after cutting the torn tail"))?;
     tracing::warn!(path = %path.display(), entry, offset, bytes = rest.len(), %fault, "cut a torn tail from the ledger");
-    Ok(Recovery { entry, offset, bytes_cut: rest.len() as u64, fault })
+    Ok(Recovery {
+        entry,
+        offset,
+        bytes_cut: rest.len() as u64,
+        fault,
+    })
 }

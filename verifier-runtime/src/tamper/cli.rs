@@ -48,7 +48,11 @@ impl TamperCheckArgs {
                 Ok(entries) => {
                     if !self.json {
                         let first = entries.first().map_or(0, |entry| entry.seq);
-                        println!("recorded {} findings in {} (entries {first}..)", entries.len(), path.display());
+                        println!(
+                            "recorded {} findings in {} (entries {first}..)",
+                            entries.len(),
+                            path.display()
+                        );
                     }
                 }
                 Err(error) => {
@@ -62,7 +66,10 @@ impl TamperCheckArgs {
             println!("{}", String::from_utf8_lossy(&report.to_json()));
         } else {
             for finding in &report.findings {
-                println!("finding: {}: {}: {}", finding.check, finding.detail, finding.value);
+                println!(
+                    "finding: {}: {}: {}",
+                    finding.check, finding.detail, finding.value
+                );
             }
             for skipped in &report.skipped {
                 println!("not checked: {}: {}", skipped.what, skipped.reason);
@@ -71,6 +78,10 @@ impl TamperCheckArgs {
                 println!("process {}: no findings", report.pid);
             }
         }
-        if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        if report.findings.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
     }
 }

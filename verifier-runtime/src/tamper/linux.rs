@@ -13,7 +13,10 @@ const TCP_LISTEN: &str = "0A";
 
 pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    let mut report = TamperReport { pid, ..TamperReport::default() };
+    let mut report = TamperReport {
+        pid,
+        ..TamperReport::default()
+    };
 
     // Step 1: the command line. Without it the process is gone or hidden, so stop.
     let cmdline = fs::read(proc_dir.join("cmdline")).map_err(|error| TamperError::Process {
@@ -23,14 +26,19 @@ pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
             _ => format!("cannot read /proc/{pid}/cmdline: {error}"),
         },
     })?;
-    report.findings.extend(super::scan_command_line(&command_line_words(&cmdline)));
+    report
+        .findings
+        .extend(super::scan_command_line(&command_line_words(&cmdline)));
 
     // Step 2: the initial environment (readable only by the same user or root).
     match fs::read(proc_dir.join("environ")) {
         Ok(environ) => {
             let vars: Vec<(String, String)> = split_nul(&environ)
                 .into_iter()
-                .filter_map(|pair| pair.split_once('=').map(|(name, value)| (name.to_owned(), value.to_owned())))
+                .filter_map(|pair| {
+                    pair.split_once('=')
+                        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                })
                 .collect();
             report.findings.extend(super::scan_environment(&vars));
         }
@@ -82,7 +90,9 @@ pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
 /// is split at whitespace as well; its first word is the program.
 fn command_line_words(cmdline: &[u8]) -> Vec<String> {
     let args = split_nul(cmdline);
-    let Some((first, rest)) = args.split_first() else { return args };
+    let Some((first, rest)) = args.split_first() else {
+        return args;
+    };
     let mut words: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
     words.extend(rest.iter().cloned());
     words
@@ -102,9 +112,14 @@ fn socket_inodes(pid: u32) -> std::io::Result<HashSet<u64>> {
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))? {
         // A descriptor closed while we read the directory simply drops out.
         let Ok(entry) = entry else { continue };
-        let Ok(target) = fs::read_link(entry.path()) else { continue };
+        let Ok(target) = fs::read_link(entry.path()) else {
+            continue;
+        };
         let target = target.to_string_lossy();
-        if let Some(inode) = target.strip_prefix("socket:[").and_then(|rest| rest.strip_suffix(']')) {
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
             if let Ok(inode) = inode.parse() {
                 inodes.insert(inode);
             }
@@ -131,11 +146,22 @@ pub(crate) fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<ListeningSocket> {
         if columns.len() < 10 || columns[3] != TCP_LISTEN {
             continue;
         }
-        let Some((address, port)) = columns[1].split_once(':') else { continue };
-        let Ok(port) = u16::from_str_radix(port, 16) else { continue };
-        let Some(ip) = parse_address(address, v6) else { continue };
-        let Ok(inode) = columns[9].parse() else { continue };
-        sockets.push(ListeningSocket { local: SocketAddr::new(ip, port), inode });
+        let Some((address, port)) = columns[1].split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port, 16) else {
+            continue;
+        };
+        let Some(ip) = parse_address(address, v6) else {
+            continue;
+        };
+        let Ok(inode) = columns[9].parse() else {
+            continue;
+        };
+        sockets.push(ListeningSocket {
+            local: SocketAddr::new(ip, port),
+            inode,
+        });
     }
     sockets
 }
@@ -175,7 +201,13 @@ mod tests {
     #[cfg(target_endian = "little")]
     fn ipv4_listener_parsed() {
         let sockets = parse_proc_net_tcp(TCP, false);
-        assert_eq!(sockets, vec![ListeningSocket { local: "127.0.0.1:9221".parse().expect("valid"), inode: 123456 }]);
+        assert_eq!(
+            sockets,
+            vec![ListeningSocket {
+                local: "127.0.0.1:9221".parse().expect("valid"),
+                inode: 123456
+            }]
+        );
     }
 
     #[test]
@@ -183,6 +215,9 @@ mod tests {
     fn ipv6_loopback_listener_parsed() {
         let text = "header\n   0: 00000000000000000000000001000000:0BB8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 77 1\n";
         let sockets = parse_proc_net_tcp(text, true);
-        assert_eq!(sockets[0].local, "[::1]:3000".parse::<SocketAddr>().expect("valid"));
+        assert_eq!(
+            sockets[0].local,
+            "[::1]:3000".parse::<SocketAddr>().expect("valid")
+        );
     }
 }

@@ -83,7 +83,11 @@ pub struct Finding {
 
 impl Finding {
     fn new(check: Check, detail: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { check, detail: detail.into(), value: value.into() }
+        Self {
+            check,
+            detail: detail.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -111,14 +115,21 @@ pub struct TamperReport {
 
 impl TamperReport {
     fn skip(&mut self, what: impl Into<String>, reason: impl fmt::Display) {
-        let skipped = Skipped { what: what.into(), reason: reason.to_string() };
+        let skipped = Skipped {
+            what: what.into(),
+            reason: reason.to_string(),
+        };
         tracing::warn!(pid = self.pid, what = %skipped.what, reason = %skipped.reason, "tamper check skipped");
         self.skipped.push(skipped);
     }
 
     /// Encodes the report as canonical JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        let findings = self.findings.iter().map(|finding| finding_json(self.pid, finding, None)).collect();
+        let findings = self
+            .findings
+            .iter()
+            .map(|finding| finding_json(self.pid, finding, None))
+            .collect();
         let skipped = self
             .skipped
             .iter()
@@ -175,10 +186,15 @@ pub fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
 }
 
 /// Appends one `system` entry of kind [`FINDING_KIND`] per finding to the ledger.
-pub fn record_findings(ledger: &mut Ledger, report: &TamperReport) -> Result<Vec<AppendedEntry>, TamperError> {
+pub fn record_findings(
+    ledger: &mut Ledger,
+    report: &TamperReport,
+) -> Result<Vec<AppendedEntry>, TamperError> {
     let observed_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
     let mut appended = Vec::with_capacity(report.findings.len());
     for finding in &report.findings {
         let body = finding_json(report.pid, finding, Some(observed_at_ms));
@@ -189,7 +205,10 @@ pub fn record_findings(ledger: &mut Ledger, report: &TamperReport) -> Result<Vec
 
 fn finding_json(pid: u32, finding: &Finding, observed_at_ms: Option<u64>) -> Value {
     let mut object = json::Object::new();
-    object.insert("check".to_owned(), Value::String(finding.check.as_str().to_owned()));
+    object.insert(
+        "check".to_owned(),
+        Value::String(finding.check.as_str().to_owned()),
+    );
     object.insert("detail".to_owned(), Value::String(finding.detail.clone()));
     object.insert("value".to_owned(), Value::String(finding.value.clone()));
     object.insert("pid".to_owned(), json::number_u64(u64::from(pid)));
@@ -202,10 +221,19 @@ fn finding_json(pid: u32, finding: &Finding, observed_at_ms: Option<u64>) -> Val
 /// Switch-name prefixes that enable a debugger, an inspector or raw V8 flags,
 /// with what each one does.
 const SUSPICIOUS_SWITCHES: &[(&str, &str)] = &[
-    ("inspect", "Node inspector switch (opens a debugger, by default on 127.0.0.1:9229)"),
+    (
+        "inspect",
+        "Node inspector switch (opens a debugger, by default on 127.0.0.1:9229)",
+    ),
     ("debug", "debug switch"),
-    ("remote-debugging-port", "Chromium DevTools protocol on a TCP port; no Electron fuse disables it"),
-    ("remote-debugging-pipe", "Chromium DevTools protocol over file descriptors 3 and 4; no Electron fuse disables it"),
+    (
+        "remote-debugging-port",
+        "Chromium DevTools protocol on a TCP port; no Electron fuse disables it",
+    ),
+    (
+        "remote-debugging-pipe",
+        "Chromium DevTools protocol over file descriptors 3 and 4; no Electron fuse disables it",
+    ),
     ("remote-debugging", "Chromium remote debugging switch"),
     ("js-flags", "raw V8 flags; no Electron fuse disables them"),
 ];
@@ -248,9 +276,18 @@ pub fn scan_command_line_with(args: &[String], windows_syntax: bool) -> Vec<Find
         if arg == "--" {
             break;
         }
-        let Some(name) = switch_name(arg, windows_syntax) else { continue };
-        if let Some((_, meaning)) = SUSPICIOUS_SWITCHES.iter().find(|(prefix, _)| name.starts_with(prefix)) {
-            findings.push(Finding::new(Check::CommandLineSwitch, *meaning, arg.clone()));
+        let Some(name) = switch_name(arg, windows_syntax) else {
+            continue;
+        };
+        if let Some((_, meaning)) = SUSPICIOUS_SWITCHES
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+        {
+            findings.push(Finding::new(
+                Check::CommandLineSwitch,
+                *meaning,
+                arg.clone(),
+            ));
         }
     }
     findings
@@ -278,9 +315,15 @@ fn scan_node_options(value: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut tokens = split_node_options(value).into_iter().peekable();
     while let Some(token) = tokens.next() {
-        let Some(name) = switch_name(&token, false) else { continue };
+        let Some(name) = switch_name(&token, false) else {
+            continue;
+        };
         if name.starts_with("inspect") || name.starts_with("debug") {
-            findings.push(Finding::new(Check::NodeOptions, "NODE_OPTIONS enables the Node inspector", token));
+            findings.push(Finding::new(
+                Check::NodeOptions,
+                "NODE_OPTIONS enables the Node inspector",
+                token,
+            ));
         } else if CODE_LOADING_OPTIONS.contains(&name.as_str()) {
             // `--require x` takes its value from the next token unless written `--require=x`.
             let mut shown = token.clone();
@@ -289,7 +332,11 @@ fn scan_node_options(value: &str) -> Vec<Finding> {
             {
                 shown = format!("{token} {module}");
             }
-            findings.push(Finding::new(Check::NodeOptions, "NODE_OPTIONS loads code before the app's own", shown));
+            findings.push(Finding::new(
+                Check::NodeOptions,
+                "NODE_OPTIONS loads code before the app's own",
+                shown,
+            ));
         }
     }
     findings
@@ -366,7 +413,10 @@ fn probe_listeners(report: &mut TamperReport, listeners: &[SocketAddr]) {
         if let Some(endpoint) = probe_debug_endpoint(target, PROBE_TIMEOUT) {
             report.findings.push(Finding::new(
                 Check::DebugEndpoint,
-                format!("{target} answers GET /json/version as {}", endpoint.describe()),
+                format!(
+                    "{target} answers GET /json/version as {}",
+                    endpoint.describe()
+                ),
                 local.to_string(),
             ));
         }
@@ -383,7 +433,17 @@ mod tests {
 
     #[test]
     fn inspector_spellings_found() {
-        for spelling in ["--inspect", "--inspect=9229", "--inspect-brk", "--inspect_brk=0", "-inspect", "--inspect-port=1", "--inspect-publish-uid=http", "--debug-brk", "--INSPECT"] {
+        for spelling in [
+            "--inspect",
+            "--inspect=9229",
+            "--inspect-brk",
+            "--inspect_brk=0",
+            "-inspect",
+            "--inspect-port=1",
+            "--inspect-publish-uid=http",
+            "--debug-brk",
+            "--INSPECT",
+        ] {
             let findings = scan_command_line_with(&args(&["electron", spelling]), false);
             assert_eq!(findings.len(), 1, "{spelling}");
         }
@@ -391,7 +451,13 @@ mod tests {
 
     #[test]
     fn chromium_switches_found() {
-        for spelling in ["--remote-debugging-port=0", "--remote-debugging-pipe", "--js-flags=--allow-natives-syntax", "-remote-debugging-port=9222", "--remote_debugging_port=1"] {
+        for spelling in [
+            "--remote-debugging-port=0",
+            "--remote-debugging-pipe",
+            "--js-flags=--allow-natives-syntax",
+            "-remote-debugging-port=9222",
+            "--remote_debugging_port=1",
+        ] {
             let findings = scan_command_line_with(&args(&["electron", spelling]), false);
             assert_eq!(findings.len(), 1, "{spelling}");
         }
@@ -399,7 +465,8 @@ mod tests {
 
     #[test]
     fn windows_slash_switch_found() {
-        let findings = scan_command_line_with(&args(&["app.exe", "/remote-debugging-port=9222"]), true);
+        let findings =
+            scan_command_line_with(&args(&["app.exe", "/remote-debugging-port=9222"]), true);
         assert_eq!(findings.len(), 1);
     }
 
@@ -411,7 +478,8 @@ mod tests {
 
     #[test]
     fn switches_after_double_dash_ignored() {
-        let findings = scan_command_line_with(&args(&["electron", "app", "--", "--inspect"]), false);
+        let findings =
+            scan_command_line_with(&args(&["electron", "app", "--", "--inspect"]), false);
         assert!(findings.is_empty());
     }
 
@@ -423,13 +491,19 @@ mod tests {
 
     #[test]
     fn harmless_switches_ignored() {
-        let findings = scan_command_line_with(&args(&["electron", "--no-sandbox", "--enable-logging", "inspect"]), false);
+        let findings = scan_command_line_with(
+            &args(&["electron", "--no-sandbox", "--enable-logging", "inspect"]),
+            false,
+        );
         assert!(findings.is_empty());
     }
 
     #[test]
     fn node_options_inspect_found() {
-        let vars = vec![("NODE_OPTIONS".to_owned(), "--max-old-space-size=100 --inspect_brk".to_owned())];
+        let vars = vec![(
+            "NODE_OPTIONS".to_owned(),
+            "--max-old-space-size=100 --inspect_brk".to_owned(),
+        )];
         let findings = scan_environment(&vars);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].check, Check::NodeOptions);
@@ -437,7 +511,12 @@ mod tests {
 
     #[test]
     fn node_options_require_found() {
-        for value in ["--require ./hook.js", "-r hook", "--require=\"a b.js\"", "--import=x.mjs"] {
+        for value in [
+            "--require ./hook.js",
+            "-r hook",
+            "--require=\"a b.js\"",
+            "--import=x.mjs",
+        ] {
             let vars = vec![("NODE_OPTIONS".to_owned(), value.to_owned())];
             assert_eq!(scan_environment(&vars).len(), 1, "{value}");
         }
@@ -445,7 +524,10 @@ mod tests {
 
     #[test]
     fn quoted_node_options_stay_one_token() {
-        assert_eq!(split_node_options(r#"--title="a --inspect" --x"#), vec!["--title=a --inspect", "--x"]);
+        assert_eq!(
+            split_node_options(r#"--title="a --inspect" --x"#),
+            vec!["--title=a --inspect", "--x"]
+        );
     }
 
     #[test]
@@ -469,7 +551,10 @@ mod tests {
     #[test]
     fn wildcard_listener_probed_on_loopback() {
         let local: SocketAddr = "0.0.0.0:9229".parse().expect("valid address");
-        assert_eq!(loopback_probe_address(local), Some("127.0.0.1:9229".parse().expect("valid address")));
+        assert_eq!(
+            loopback_probe_address(local),
+            Some("127.0.0.1:9229".parse().expect("valid address"))
+        );
     }
 
     #[test]

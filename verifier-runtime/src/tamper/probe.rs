@@ -25,7 +25,9 @@ impl DebugEndpoint {
     /// A short description for messages.
     pub fn describe(&self) -> String {
         match (&self.browser, &self.protocol_version) {
-            (Some(browser), _) if browser.starts_with("node") => format!("a Node inspector ({browser})"),
+            (Some(browser), _) if browser.starts_with("node") => {
+                format!("a Node inspector ({browser})")
+            }
             (Some(browser), _) => format!("a DevTools endpoint ({browser})"),
             (None, Some(version)) => format!("a DevTools protocol endpoint (protocol {version})"),
             (None, None) => "a DevTools protocol endpoint".to_owned(),
@@ -42,12 +44,15 @@ pub fn probe_debug_endpoint(address: SocketAddr, timeout: Duration) -> Option<De
     }
     let started = Instant::now();
     let mut stream = TcpStream::connect_timeout(&address, timeout).ok()?;
-    let remaining = timeout.checked_sub(started.elapsed()).filter(|left| !left.is_zero())?;
+    let remaining = timeout
+        .checked_sub(started.elapsed())
+        .filter(|left| !left.is_zero())?;
     stream.set_read_timeout(Some(remaining)).ok()?;
     stream.set_write_timeout(Some(remaining)).ok()?;
 
     // Node's inspector accepts only an IP address or "localhost" as the Host header.
-    let request = format!("GET /json/version HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET /json/version HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = Vec::new();
     let _ = stream.take(MAX_RESPONSE_LEN).read_to_end(&mut response);
@@ -57,7 +62,9 @@ pub fn probe_debug_endpoint(address: SocketAddr, timeout: Duration) -> Option<De
 /// Reads an HTTP response to `GET /json/version`; `None` unless it is a 200
 /// whose body is a JSON object with `Protocol-Version` or `webSocketDebuggerUrl`.
 pub(crate) fn parse_version_response(response: &[u8]) -> Option<DebugEndpoint> {
-    let split = response.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&response[..split]).ok()?;
     let status_line = head.lines().next()?;
     let mut parts = status_line.split_whitespace();
@@ -66,7 +73,9 @@ pub(crate) fn parse_version_response(response: &[u8]) -> Option<DebugEndpoint> {
     }
     let body = &response[split + 4..];
     let value = json::parse(body.trim_ascii()).ok()?;
-    let Value::Object(object) = value else { return None };
+    let Value::Object(object) = value else {
+        return None;
+    };
     let text = |name: &str| match object.get(name) {
         Some(Value::String(text)) => Some(text.clone()),
         _ => None,
@@ -75,7 +84,10 @@ pub(crate) fn parse_version_response(response: &[u8]) -> Option<DebugEndpoint> {
     if protocol_version.is_none() && !object.contains_key("webSocketDebuggerUrl") {
         return None;
     }
-    Some(DebugEndpoint { browser: text("Browser"), protocol_version })
+    Some(DebugEndpoint {
+        browser: text("Browser"),
+        protocol_version,
+    })
 }
 
 #[cfg(test)]
@@ -104,6 +116,9 @@ mod tests {
     #[test]
     fn non_loopback_address_not_probed() {
         let address: SocketAddr = "192.0.2.1:9229".parse().expect("valid address");
-        assert_eq!(probe_debug_endpoint(address, Duration::from_millis(10)), None);
+        assert_eq!(
+            probe_debug_endpoint(address, Duration::from_millis(10)),
+            None
+        );
     }
 }

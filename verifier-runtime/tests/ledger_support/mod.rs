@@ -1,7 +1,10 @@
 //! Helpers shared by the receipt, ledger and tamper tests: keys and
 //! signatures made by OpenSSL (a signer this project did not write) and by
 //! aws-lc-rs for bulk cases.
-#![allow(dead_code, reason = "each test file uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different subset of the helpers"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,8 +22,15 @@ pub fn verifier_bin() -> PathBuf {
 
 /// Runs `openssl` with `args` and panics with its stderr if it fails.
 pub fn openssl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl").args(args).output().expect("openssl 3 must be installed");
-    assert!(output.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl 3 must be installed");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -36,24 +46,57 @@ impl OpensslKey {
         let private_pem = dir.join(format!("{name}.key.pem"));
         let public_pem = dir.join(format!("{name}.pub.pem"));
         let bits_option = format!("rsa_keygen_bits:{bits}");
-        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", &bits_option, "-out", path_str(&private_pem)]);
-        openssl(&["pkey", "-in", path_str(&private_pem), "-pubout", "-out", path_str(&public_pem)]);
-        Self { private_pem, public_pem }
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            &bits_option,
+            "-out",
+            path_str(&private_pem),
+        ]);
+        openssl(&[
+            "pkey",
+            "-in",
+            path_str(&private_pem),
+            "-pubout",
+            "-out",
+            path_str(&public_pem),
+        ]);
+        Self {
+            private_pem,
+            public_pem,
+        }
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_pem(&std::fs::read(&self.public_pem).expect("public PEM readable")).expect("valid public key")
+        PublicKey::from_pem(&std::fs::read(&self.public_pem).expect("public PEM readable"))
+            .expect("valid public key")
     }
 
     /// Signs `message` the way the brief's backend does: `openssl pkeyutl -sign`
     /// with PSS padding, salt length 32 and MGF1-SHA-256 over the SHA-256 digest.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let dir = self.private_pem.parent().expect("key has a parent directory");
-        let unique = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let dir = self
+            .private_pem
+            .parent()
+            .expect("key has a parent directory");
+        let unique = format!(
+            "{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let message_path = dir.join(format!("message-{unique}.bin"));
         let digest_path = dir.join(format!("digest-{unique}.bin"));
         std::fs::write(&message_path, message).expect("write message");
-        openssl(&["dgst", "-sha256", "-binary", "-out", path_str(&digest_path), path_str(&message_path)]);
+        openssl(&[
+            "dgst",
+            "-sha256",
+            "-binary",
+            "-out",
+            path_str(&digest_path),
+            path_str(&message_path),
+        ]);
         let signature = openssl(&[
             "pkeyutl",
             "-sign",
@@ -93,7 +136,13 @@ pub struct ReceiptFields {
 }
 
 impl ReceiptFields {
-    pub fn new(id: &str, operation: &str, tenant_id: &str, actual_cents: i64, finalized_at_ms: i64) -> Self {
+    pub fn new(
+        id: &str,
+        operation: &str,
+        tenant_id: &str,
+        actual_cents: i64,
+        finalized_at_ms: i64,
+    ) -> Self {
         Self {
             id: id.to_owned(),
             operation: operation.to_owned(),
@@ -104,14 +153,19 @@ impl ReceiptFields {
     }
 
     pub fn signed_bytes(&self) -> Vec<u8> {
-        format!("{}|{}|{}|{}|{}", self.id, self.operation, self.tenant_id, self.actual_cents, self.finalized_at_ms)
-            .into_bytes()
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.id, self.operation, self.tenant_id, self.actual_cents, self.finalized_at_ms
+        )
+        .into_bytes()
     }
 
     /// The receipt JSON with `signature` and an optional `key_id`.
     pub fn to_json(&self, signature: &[u8], key_id: Option<&str>) -> String {
         let signature = base64::engine::general_purpose::STANDARD.encode(signature);
-        let key_id = key_id.map(|id| format!(",\"key_id\":\"{id}\"")).unwrap_or_default();
+        let key_id = key_id
+            .map(|id| format!(",\"key_id\":\"{id}\""))
+            .unwrap_or_default();
         format!(
             "{{\"id\":{},\"operation\":{},\"tenant_id\":{},\"actual_cents\":{},\"finalized_at_ms\":{},\"signature\":\"{signature}\"{key_id}}}",
             json_string(&self.id),
@@ -146,7 +200,9 @@ pub struct AwsSigner {
 
 impl std::fmt::Debug for AwsSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsSigner").field("key_id", &self.public.key_id()).finish()
+        f.debug_struct("AwsSigner")
+            .field("key_id", &self.public.key_id())
+            .finish()
     }
 }
 
@@ -170,7 +226,9 @@ impl AwsSigner {
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let mut signature = vec![0u8; self.key_pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.key_pair.sign(&RSA_PSS_SHA256, &rng, message, &mut signature).expect("RSA-PSS signing");
+        self.key_pair
+            .sign(&RSA_PSS_SHA256, &rng, message, &mut signature)
+            .expect("RSA-PSS signing");
         signature
     }
 
