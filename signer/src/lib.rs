@@ -9,3 +9,4 @@
 pub mod backend;
 pub mod keyref;
 pub mod local;
+pub mod sign;

@@ -7,8 +7,11 @@
 
 pub mod asar;
 pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod crypto;
 pub mod json;
+pub mod launch;
 pub mod ledger;
 pub mod manifest;
 pub mod receipt;

@@ -1,24 +1,30 @@
-//! `midcore-verify`: the Midcore verifier's command line.
+//! `midcore-verify`: the launch check, sidecar checks and the runner sandbox on the command line.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use midcore_verifier::cli::{self, LaunchArgs, WasmArgs};
 use midcore_verifier::ledger::cli::LedgerCommand;
 use midcore_verifier::tamper::cli::TamperCheckArgs;
 
+/// Verify a signed Midcore bundle before it runs.
 #[derive(Debug, Parser)]
-#[command(
-    name = "midcore-verify",
-    version,
-    about = "Verify Midcore bundles, receipts and audit ledgers"
-)]
+#[command(name = "midcore-verify", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log filter for diagnostics on stderr (e.g. `debug`); also read from `MIDCORE_LOG`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
 }
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Command {
+    /// Check the manifest signature and every covered file; optionally exec COMMAND when verified.
+    Launch(LaunchArgs),
+    /// Check a WASM module's sidecar, and with --bundle its entry in the verified manifest.
+    Wasm(WasmArgs),
     /// Replay, report on, export and append to a project's audit ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -27,11 +33,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    cli::init_logging(cli.log.as_deref());
+    match cli.command {
+        Command::Launch(args) => cli::launch(args),
+        Command::Wasm(args) => cli::wasm(args),
         Command::Ledger(command) => command.run(),
         Command::TamperCheck(args) => args.run(),
     }
