@@ -242,16 +242,10 @@ fn second_genesis_rejected() {
     let error = ledger
         .append_evidence("ledger-created", body)
         .expect_err("only entry 0 is a genesis entry");
-    assert!(
-        matches!(
-            error,
-            LedgerError::Rejected {
-                problem: EntryProblem::Genesis { .. },
-                ..
-            }
-        ),
-        "{error}"
-    );
+    let LedgerError::Rejected { problem, .. } = &error else {
+        panic!("expected a rejected entry, found {error}")
+    };
+    assert!(matches!(**problem, EntryProblem::Genesis { .. }), "{error}");
 }
 
 #[test]

@@ -19,6 +19,11 @@ use midcore_verifier::crypto::TrustedKeys;
 use midcore_verifier::json;
 use midcore_verifier::ledger::{Ledger, ReplayError, replay};
 
+/// Converts a sequence number or count to an index.
+fn index(value: u64) -> usize {
+    usize::try_from(value).expect("fits in usize")
+}
+
 const MODE_VAR: &str = "MIDCORE_LEDGER_TEST_CHILD";
 const PATH_VAR: &str = "MIDCORE_LEDGER_TEST_PATH";
 const RECEIPTS_VAR: &str = "MIDCORE_LEDGER_TEST_RECEIPTS";
@@ -265,13 +270,13 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
             Ok(()) => {}
             Err(ReplayError::TornTail { entry, .. }) => {
                 torn_tails += 1;
-                assert_eq!(entry as usize, hashes.len(), "seed {seed}, kill {kill}");
+                assert_eq!(index(entry), hashes.len(), "seed {seed}, kill {kill}");
             }
             Err(error) => panic!("seed {seed}, kill {kill}: the ledger fails to verify: {error}"),
         }
         for (&seq, hash) in &acknowledged {
             assert_eq!(
-                hashes.get(seq as usize),
+                hashes.get(index(seq)),
                 Some(hash),
                 "seed {seed}, kill {kill}: acknowledged entry {seq} lost"
             );
@@ -284,7 +289,7 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
     keys.pin_key(signer.public_key().clone());
     let summary = replay(&path, Some(&keys), &mut |_| {}).expect("the recovered ledger verifies");
     assert!(
-        summary.entries as usize > acknowledged.len() / 2,
+        index(summary.entries) > acknowledged.len() / 2,
         "seed {seed}: too few entries survived"
     );
     eprintln!(
@@ -315,6 +320,6 @@ fn concurrent_writer_processes_never_fork() {
     result.expect("one valid chain");
     assert_eq!(hashes.len(), 61);
     for (seq, hash) in &acknowledged {
-        assert_eq!(hashes.get(*seq as usize), Some(hash), "entry {seq}");
+        assert_eq!(hashes.get(index(*seq)), Some(hash), "entry {seq}");
     }
 }

@@ -116,7 +116,7 @@ pub enum LedgerError {
         /// Byte offset of its frame.
         offset: u64,
         /// What is wrong.
-        problem: EntryProblem,
+        problem: Box<EntryProblem>,
     },
     /// A faulty frame is followed by valid frames, so it is damage, not a torn tail.
     #[error(
@@ -201,7 +201,7 @@ pub enum LedgerError {
         /// The ledger file.
         path: PathBuf,
         /// The rule that failed.
-        problem: EntryProblem,
+        problem: Box<EntryProblem>,
     },
     /// An evidence kind is not acceptable.
     #[error("invalid entry kind {kind:?}: {reason}")]

@@ -104,7 +104,7 @@ pub enum ReplayError {
         /// Where it starts.
         location: Location,
         /// What is wrong.
-        problem: EntryProblem,
+        problem: Box<EntryProblem>,
     },
     /// The file ends in an incomplete or invalid frame with nothing valid after it.
     #[error(
@@ -289,15 +289,17 @@ pub fn replay(
             scope.spawn(|| check_signatures(&receiver, &first_failure, keys));
         }
         let mut batch = Vec::with_capacity(BATCH_LEN);
-        let mut submit = |job: SignatureJob| {
-            batch.push(job);
-            if batch.len() == BATCH_LEN {
-                // A send fails only if every worker is gone, which happens only if one panicked.
-                let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LEN)));
-            }
+        let walked = {
+            let mut submit = |job: SignatureJob| {
+                batch.push(job);
+                if batch.len() == BATCH_LEN {
+                    // A send fails only if every worker is gone, which happens only if one panicked.
+                    let _ =
+                        sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LEN)));
+                }
+            };
+            walk(path, source, visit, &mut submit)
         };
-        let walked = walk(path, source, visit, &mut submit);
-        drop(submit);
         let _ = sender.send(batch);
         drop(sender);
         walked
@@ -313,7 +315,7 @@ pub fn replay(
             path: path.to_owned(),
             entry,
             location,
-            problem: EntryProblem::Signature { source },
+            problem: Box::new(EntryProblem::Signature { source }),
         });
     }
     walked.map(|summary| ReplaySummary {
@@ -365,7 +367,7 @@ fn walk(
         path: path.to_owned(),
         entry,
         location,
-        problem,
+        problem: Box::new(problem),
     };
     loop {
         let seq = chain.next_seq();

@@ -270,7 +270,7 @@ impl Ledger {
             },
             problem => LedgerError::Rejected {
                 path: self.path.clone(),
-                problem,
+                problem: Box::new(problem),
             },
         }
     }
@@ -410,7 +410,7 @@ fn load(path: &Path, file: &File) -> Result<(ChainState, u64, Option<Recovery>),
                         path: path.to_owned(),
                         entry: chain.next_seq(),
                         offset,
-                        problem: EntryProblem::Format { source },
+                        problem: Box::new(EntryProblem::Format { source }),
                     }
                 })?;
                 let admitted = chain
@@ -419,7 +419,7 @@ fn load(path: &Path, file: &File) -> Result<(ChainState, u64, Option<Recovery>),
                         path: path.to_owned(),
                         entry: chain.next_seq(),
                         offset,
-                        problem,
+                        problem: Box::new(problem),
                     })?;
                 chain.record(&entry, &admitted);
             }

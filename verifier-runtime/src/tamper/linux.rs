@@ -116,13 +116,12 @@ fn socket_inodes(pid: u32) -> std::io::Result<HashSet<u64>> {
             continue;
         };
         let target = target.to_string_lossy();
-        if let Some(inode) = target
+        let inode = target
             .strip_prefix("socket:[")
             .and_then(|rest| rest.strip_suffix(']'))
-        {
-            if let Ok(inode) = inode.parse() {
-                inodes.insert(inode);
-            }
+            .and_then(|inode| inode.parse().ok());
+        if let Some(inode) = inode {
+            inodes.insert(inode);
         }
     }
     Ok(inodes)
@@ -168,7 +167,7 @@ pub(crate) fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<ListeningSocket> {
 
 fn parse_address(hex: &str, v6: bool) -> Option<IpAddr> {
     let words = hex.len() / 8;
-    if hex.len() % 8 != 0 || words != if v6 { 4 } else { 1 } {
+    if !hex.len().is_multiple_of(8) || words != if v6 { 4 } else { 1 } {
         return None;
     }
     let mut bytes = Vec::with_capacity(16);
