@@ -23,7 +23,12 @@ use midcore_verifier::ledger::{FILE_HEADER, FRAME_MAGIC, Ledger};
 
 const PROJECT: &str = "bench-project";
 const TENANT: &str = "tenant-bench";
-const OPERATIONS: [&str; 4] = ["ocr.page", "translate.kchar", "transcribe.minute", "embed.ktoken"];
+const OPERATIONS: [&str; 4] = [
+    "ocr.page",
+    "translate.kchar",
+    "transcribe.minute",
+    "embed.ktoken",
+];
 /// 2026-01-01T00:00:00Z in milliseconds.
 const START_MS: i64 = 1_767_225_600_000;
 const BLOCK: usize = 4096;
@@ -40,7 +45,9 @@ fn main() {
             append(count, Path::new(&args[3]));
         }
         _ => {
-            eprintln!("usage: ledger_bench generate RECEIPTS OUT.ledger OUT.pub.pem | append COUNT DIR");
+            eprintln!(
+                "usage: ledger_bench generate RECEIPTS OUT.ledger OUT.pub.pem | append COUNT DIR"
+            );
             std::process::exit(2);
         }
     }
@@ -86,7 +93,13 @@ impl Signer {
 }
 
 /// Encodes one entry (with its hash) as a frame, following docs/ledger.md.
-fn frame(seq: u64, parent: &[u8; 32], domain: &str, kind: &str, body: Value) -> (Vec<u8>, [u8; 32]) {
+fn frame(
+    seq: u64,
+    parent: &[u8; 32],
+    domain: &str,
+    kind: &str,
+    body: Value,
+) -> (Vec<u8>, [u8; 32]) {
     let mut object = json::Object::new();
     object.insert("seq".to_owned(), json::number_u64(seq));
     object.insert("parent".to_owned(), Value::String(hex::encode(parent)));
@@ -99,11 +112,14 @@ fn frame(seq: u64, parent: &[u8; 32], domain: &str, kind: &str, body: Value) -> 
     object.insert("hash".to_owned(), Value::String(hex::encode(hash)));
     let payload = json::to_canonical(&Value::Object(object));
 
-    let length = u32::try_from(payload.len()).expect("small entry").to_le_bytes();
+    let length = u32::try_from(payload.len())
+        .expect("small entry")
+        .to_le_bytes();
     let mut frame = FRAME_MAGIC.to_vec();
     frame.extend_from_slice(&length);
     frame.extend_from_slice(&payload);
-    frame.extend_from_slice(&crc32c::crc32c_append(crc32c::crc32c(&length), &payload).to_le_bytes());
+    frame
+        .extend_from_slice(&crc32c::crc32c_append(crc32c::crc32c(&length), &payload).to_le_bytes());
     (frame, hash)
 }
 
@@ -117,7 +133,13 @@ fn generate(count: u64, out: &Path, key_out: &Path) {
     let mut genesis = json::Object::new();
     genesis.insert("format".to_owned(), json::number_u64(1));
     genesis.insert("project".to_owned(), Value::String(PROJECT.to_owned()));
-    let (bytes, mut head) = frame(0, &[0u8; 32], "system", "ledger-created", Value::Object(genesis));
+    let (bytes, mut head) = frame(
+        0,
+        &[0u8; 32],
+        "system",
+        "ledger-created",
+        Value::Object(genesis),
+    );
     writer.write_all(&bytes).expect("write genesis");
 
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -145,19 +167,28 @@ fn generate(count: u64, out: &Path, key_out: &Path) {
         }
         next += block_len as u64;
         if next % (BLOCK as u64 * 25) == 0 {
-            eprintln!("{next} receipts signed ({:.0} s)", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{next} receipts signed ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     let file = writer.into_inner().expect("flush ledger");
     file.sync_all().expect("sync ledger");
-    println!("generated {count} receipts in {:.1} s; head {}", started.elapsed().as_secs_f64(), hex::encode(head));
+    println!(
+        "generated {count} receipts in {:.1} s; head {}",
+        started.elapsed().as_secs_f64(),
+        hex::encode(head)
+    );
 }
 
 fn append(count: u64, dir: &Path) {
     let (signer, public) = Signer::generate();
     let mut keys = TrustedKeys::new();
     keys.pin_key(public);
-    let receipts: Vec<Vec<u8>> = (0..count).map(|index| json::to_canonical(&signer.receipt(index))).collect();
+    let receipts: Vec<Vec<u8>> = (0..count)
+        .map(|index| json::to_canonical(&signer.receipt(index)))
+        .collect();
     let frame_len = receipts.first().map_or(0, Vec::len) + 200;
 
     // Durable appends: parse, verify, frame, write, fdatasync.
@@ -166,7 +197,9 @@ fn append(count: u64, dir: &Path) {
     let mut ledger = Ledger::open(&path, PROJECT).expect("create ledger");
     let started = Instant::now();
     for receipt in &receipts {
-        ledger.append_receipt(TENANT, receipt, &keys).expect("append");
+        ledger
+            .append_receipt(TENANT, receipt, &keys)
+            .expect("append");
     }
     let appends = count as f64 / started.elapsed().as_secs_f64();
     drop(ledger);
@@ -183,5 +216,8 @@ fn append(count: u64, dir: &Path) {
     let fsyncs = count as f64 / started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&raw_path);
     let _ = std::fs::remove_file(&path);
-    println!("durable appends: {appends:.0}/s; write+fdatasync of {frame_len} bytes: {fsyncs:.0}/s; ratio {:.2}", appends / fsyncs);
+    println!(
+        "durable appends: {appends:.0}/s; write+fdatasync of {frame_len} bytes: {fsyncs:.0}/s; ratio {:.2}",
+        appends / fsyncs
+    );
 }

@@ -384,6 +384,33 @@ fn verify_names_first_bad_entry() {
 }
 
 #[test]
+fn verify_json_names_first_bad_entry() {
+    let fixture = Fixture::new();
+    fixture.populate();
+    let mut bytes = std::fs::read(fixture.ledger()).expect("read ledger");
+    let position = bytes
+        .windows(5)
+        .position(|window| window == b"r-4\",")
+        .expect("receipt r-4 in the file");
+    bytes[position] = b's';
+    std::fs::write(fixture.ledger(), bytes).expect("write ledger");
+    let output = run(&[
+        "ledger",
+        "verify",
+        path_str(&fixture.ledger()),
+        "--receipt-key",
+        path_str(&fixture.key.public_pem),
+        "--receipt-key",
+        path_str(&fixture.rotated.public_pem),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let result =
+        midcore_verifier::json::parse(stdout(&output).trim().as_bytes()).expect("JSON output");
+    assert_eq!(integer(member(&result, &["first_bad_entry"])), 4);
+}
+
+#[test]
 fn verify_requires_receipt_key() {
     let fixture = Fixture::new();
     fixture.populate();

@@ -87,8 +87,15 @@ impl LedgerCommand {
                 json,
             } => {
                 let keys = load_receipt_keys(&receipt_keys)?;
-                let summary = super::replay(&ledger, Some(&keys), &mut |_| {})
-                    .map_err(|error| error.to_string())?;
+                let summary = match super::replay(&ledger, Some(&keys), &mut |_| {}) {
+                    Ok(summary) => summary,
+                    Err(error) => {
+                        if json {
+                            println!("{}", String::from_utf8_lossy(&failure_json(&error)));
+                        }
+                        return Err(error.to_string());
+                    }
+                };
                 if json {
                     println!("{}", String::from_utf8_lossy(&summary_json(&summary)));
                 } else {
@@ -224,6 +231,15 @@ fn print_summary(path: &Path, summary: &ReplaySummary) {
         summary.tenant.as_deref().unwrap_or("(none yet)"),
         hex::encode(summary.head)
     );
+}
+
+fn failure_json(error: &super::ReplayError) -> Vec<u8> {
+    let mut object = json::Object::new();
+    object.insert("valid".to_owned(), Value::Bool(false));
+    let entry = error.entry().map_or(Value::Null, json::number_u64);
+    object.insert("first_bad_entry".to_owned(), entry);
+    object.insert("error".to_owned(), Value::String(error.to_string()));
+    json::to_canonical(&Value::Object(object))
 }
 
 fn summary_json(summary: &ReplaySummary) -> Vec<u8> {

@@ -130,6 +130,18 @@ pub enum ReplayError {
     },
 }
 
+impl ReplayError {
+    /// Sequence number of the first bad entry, if the failure is about one entry.
+    pub fn entry(&self) -> Option<u64> {
+        match self {
+            ReplayError::BadEntry { entry, .. } | ReplayError::TornTail { entry, .. } => {
+                Some(*entry)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One step of reading entries from either format.
 enum Step {
     Entry(Location, Box<Entry>),
@@ -204,7 +216,8 @@ impl Source {
                     Ok(decode(Location::Offset(offset), &payload))
                 }
                 FrameRead::Fault { offset, fault } => {
-                    // Only a fault with no valid frame after it is a torn tail.
+                    // Only a fault with no valid frame after it is a torn tail. The rest
+                    // of the file is read into memory, which only this error path does.
                     let mut rest = Vec::new();
                     let mut file = File::open(path).map_err(io)?;
                     file.seek(SeekFrom::Start(offset)).map_err(io)?;
