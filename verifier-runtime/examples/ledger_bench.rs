@@ -166,7 +166,7 @@ fn generate(count: u64, out: &Path, key_out: &Path) {
             head = hash;
         }
         next += block_len as u64;
-        if next % (BLOCK as u64 * 25) == 0 {
+        if next.is_multiple_of(BLOCK as u64 * 25) {
             eprintln!(
                 "{next} receipts signed ({:.0} s)",
                 started.elapsed().as_secs_f64()

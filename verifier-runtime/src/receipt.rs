@@ -27,7 +27,7 @@ use crate::crypto::{KeyId, PublicKey, SignatureError, TrustedKeys};
 use crate::json::{self, Fields, JsonError, Value};
 
 /// Largest magnitude accepted for an integer field: 2^53 − 1, the largest
-/// integer a JavaScript number holds exactly.
+/// integer a JavaScript number represents exactly.
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
 /// Largest receipt accepted, in bytes of JSON.

@@ -1,9 +1,9 @@
 //! The per-project audit ledger: a hash chain of verified receipts and system evidence.
 //!
-//! Each entry carries its sequence number, its parent's hash, a domain
-//! (`billing` for receipts, `system` for evidence such as tamper findings and
-//! integrity drift), a kind and a body; its hash covers all of that behind a
-//! domain-separation prefix (see [`Entry::hash`]). Entry 0 is always a
+//! Each entry carries its sequence number, its parent's hash, a domain, a kind
+//! and a body. The domain is `billing` for receipts and `system` for evidence
+//! such as tamper findings and integrity drift. The entry hash covers all of
+//! that behind a domain-separation prefix (see [`Entry::hash`]). Entry 0 is always a
 //! `system` entry of kind `ledger-created` naming the project.
 //!
 //! Storage is a framed append-only file (see the `frame` module docs for the
@@ -57,7 +57,7 @@ pub struct AppendedEntry {
     pub offset: u64,
 }
 
-/// What [`Ledger::open`] cut from the end of the file.
+/// Torn tail that [`Ledger::open`] cut from the end of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Recovery {
@@ -67,7 +67,7 @@ pub struct Recovery {
     pub offset: u64,
     /// Number of bytes removed.
     pub bytes_cut: u64,
-    /// Why the bytes there were not a valid frame.
+    /// The framing fault found there.
     pub fault: FrameFault,
 }
 
@@ -80,7 +80,7 @@ pub enum LedgerError {
     Io {
         /// The file involved.
         path: PathBuf,
-        /// What was being done.
+        /// The operation that failed.
         action: &'static str,
         /// The operating system's error.
         #[source]
@@ -104,7 +104,7 @@ pub enum LedgerError {
         /// Why.
         reason: String,
     },
-    /// A complete frame holds an invalid entry; the file was not changed.
+    /// A complete frame contains an invalid entry; the file was not changed.
     #[error(
         "{path}: entry {entry} at byte offset {offset} is invalid: {problem}; the ledger was not changed, run `midcore-verify ledger verify` and restore it from a backup or export"
     )]
@@ -192,7 +192,7 @@ pub enum LedgerError {
         path: PathBuf,
         /// Receipt id.
         id: String,
-        /// Entry that holds it.
+        /// Entry that contains it.
         seq: u64,
     },
     /// Any other rule of the chain rejected the new entry.

@@ -18,7 +18,7 @@ use crate::receipt::Receipt;
 /// Receipts handed to a signature worker at a time.
 const BATCH_LEN: usize = 256;
 
-/// Which kind of file was replayed.
+/// Kind of file that was replayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SourceFormat {
@@ -28,7 +28,7 @@ pub enum SourceFormat {
     Export,
 }
 
-/// Where an entry sits in the file.
+/// Position of an entry in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Location {
@@ -47,11 +47,11 @@ impl fmt::Display for Location {
     }
 }
 
-/// What a successful replay found.
+/// Result of a successful replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplaySummary {
-    /// Which kind of file it was.
+    /// Kind of file.
     pub format: SourceFormat,
     /// Number of entries, including entry 0.
     pub entries: u64,
@@ -67,7 +67,7 @@ pub struct ReplaySummary {
     pub signatures_checked: bool,
 }
 
-/// Why a replay failed. Each variant names the first bad entry, if the failure is about one.
+/// Reasons a replay fails. A variant about one entry names the first bad entry.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
@@ -94,16 +94,16 @@ pub enum ReplayError {
         /// The file.
         path: PathBuf,
     },
-    /// An entry breaks the chain or holds a bad receipt.
+    /// An entry breaks the chain or contains a bad receipt.
     #[error("{path}: entry {entry} at {location} is bad: {problem}")]
     BadEntry {
         /// The file.
         path: PathBuf,
         /// Sequence number (position) of the first bad entry.
         entry: u64,
-        /// Where it starts.
+        /// Start of the entry.
         location: Location,
-        /// What is wrong.
+        /// The problem found.
         problem: Box<EntryProblem>,
     },
     /// The file ends in an incomplete or invalid frame with nothing valid after it.
@@ -115,9 +115,9 @@ pub enum ReplayError {
         path: PathBuf,
         /// Sequence number the torn entry would have had.
         entry: u64,
-        /// Where it starts.
+        /// Start of the entry.
         location: Location,
-        /// What is wrong with the frame.
+        /// The framing fault.
         fault: FrameFault,
     },
     /// An export's header does not match its entries.
@@ -269,8 +269,8 @@ struct SignatureJob {
 /// Replays the ledger or export at `path` from entry 0 to the end.
 ///
 /// Checks every frame or line, every sequence number, parent link and entry
-/// hash, entry 0, receipt fields, duplicate receipt ids and the tenant; with
-/// `keys`, also every receipt signature (on all cores). `visit` sees each entry
+/// hash, entry 0, receipt fields, duplicate receipt ids and the tenant. With
+/// `keys`, it also checks every receipt signature, on all cores. `visit` sees each entry
 /// that passed the sequential checks, in order, before signatures are known, so
 /// a caller must discard what it gathered if the replay fails.
 ///
@@ -306,7 +306,7 @@ pub fn replay(
             let mut submit = |job: SignatureJob| {
                 batch.push(job);
                 if batch.len() == BATCH_LEN {
-                    // A send fails only if every worker is gone, which happens only if one panicked.
+                    // A send fails only if every worker has exited, and workers exit early only by panicking.
                     let _ =
                         sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LEN)));
                 }

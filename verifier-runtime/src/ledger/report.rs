@@ -126,7 +126,7 @@ impl MonthlyReport {
             if entry.domain() != Domain::Billing {
                 return;
             }
-            // The replay already parsed this body strictly, so this cannot fail here.
+            // The replay checked this body with the same parser before calling `visit`.
             let Ok(receipt) = Receipt::from_value(entry.body()) else {
                 return;
             };
@@ -161,6 +161,7 @@ impl MonthlyReport {
             object.insert("actual_cents".to_owned(), number_i128(total.cents));
             object
         };
+
         let operations = self
             .operations
             .iter()
@@ -170,6 +171,7 @@ impl MonthlyReport {
                 Value::Object(object)
             })
             .collect();
+
         let mut object = json::Object::new();
         object.insert("month".to_owned(), Value::String(self.month.to_string()));
         object.insert(

@@ -153,7 +153,7 @@ impl Ledger {
 
     /// Parses and verifies a receipt, then appends it as a `billing` entry.
     ///
-    /// `tenant` is the tenant the caller expects (the `--tenant` argument); the
+    /// `tenant` is the tenant the caller expects (the `--tenant` argument). The
     /// receipt must name it, and so must the ledger once its first receipt fixed it.
     pub fn append_receipt(
         &mut self,
@@ -203,7 +203,7 @@ impl Ledger {
     }
 
     /// Checks, frames, writes and syncs one entry. The entry counts as
-    /// appended only after `sync_data` returns; a failed write or sync
+    /// appended only after `sync_data` returns. A failed write or sync
     /// poisons this handle, because the state of the file is then unknown
     /// until it is reopened and checked again.
     fn append(

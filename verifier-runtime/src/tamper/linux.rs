@@ -85,9 +85,9 @@ pub(super) fn check_process(pid: u32) -> Result<TamperReport, TamperError> {
 }
 
 /// Splits `/proc/<pid>/cmdline` into the words to scan. A process that
-/// rewrote its title (Chromium's zygote and renderers do, and so does
-/// `exec -a`) can carry several space-separated words in argv[0], so argv[0]
-/// is split at whitespace as well; its first word is the program.
+/// rewrote its title (as Chromium's zygote and renderers and `exec -a` do) can
+/// carry several space-separated words in argv[0]. So argv[0] is split at
+/// whitespace as well, and its first word is the program.
 fn command_line_words(cmdline: &[u8]) -> Vec<String> {
     let args = split_nul(cmdline);
     let Some((first, rest)) = args.split_first() else {

@@ -1,12 +1,14 @@
 //! Anti-tamper heuristics: signs that a running Electron process is being
 //! debugged, inspected or made to load foreign code.
 //!
-//! These are heuristics against casual tampering, not guarantees. A check at
-//! one moment misses a debugger attached later; `--remote-debugging-*` and
-//! `--js-flags` cannot be disabled by an Electron fuse; a process can rewrite
-//! its own command line; a tracer can hide from `/proc` by interposing libc;
-//! and findings written by the client can be dropped by an attacker who
-//! defeats the checks, unless something outside the machine countersigns them.
+//! These are heuristics against casual tampering, not guarantees:
+//!
+//! - a check at one moment misses a debugger attached later;
+//! - no Electron fuse disables `--remote-debugging-*` or `--js-flags`;
+//! - a process can rewrite its own command line;
+//! - a tracer can hide from `/proc` by interposing libc;
+//! - an attacker who defeats the checks can drop the findings the client
+//!   writes, unless something outside the machine countersigns them.
 //!
 //! Linux reads `/proc`. macOS and Windows query `ps`, `lsof`, PowerShell and
 //! `netstat`; that code has not been run on those systems.
@@ -34,7 +36,7 @@ pub const FINDING_KIND: &str = "tamper-finding";
 /// How long the probe of one listening port may take, connect and read together.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Which heuristic produced a finding.
+/// Heuristic that produced a finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Check {
@@ -46,7 +48,7 @@ pub enum Check {
     RunAsNode,
     /// Another process traces this one (`TracerPid` is not zero).
     Tracer,
-    /// A port the process listens on answers as a Node inspector or DevTools endpoint.
+    /// A port the process listens on responds as a Node inspector or DevTools endpoint.
     DebugEndpoint,
 }
 
@@ -75,7 +77,7 @@ impl fmt::Display for Check {
 pub struct Finding {
     /// The heuristic that fired.
     pub check: Check,
-    /// What was found, in words.
+    /// Description of the finding.
     pub detail: String,
     /// The switch, variable or address found.
     pub value: String,
@@ -95,7 +97,7 @@ impl Finding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Skipped {
-    /// What could not be checked.
+    /// The check or file that could not be read.
     pub what: String,
     /// Why.
     pub reason: String,
@@ -398,7 +400,7 @@ pub fn loopback_probe_address(local: SocketAddr) -> Option<SocketAddr> {
 }
 
 /// Probes each listening address of the process and adds a finding for each
-/// that answers as a debug endpoint.
+/// that responds as a debug endpoint.
 fn probe_listeners(report: &mut TamperReport, listeners: &[SocketAddr]) {
     let mut probed = Vec::new();
     for &local in listeners {

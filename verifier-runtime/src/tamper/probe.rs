@@ -1,6 +1,6 @@
-//! Identifying a Node inspector or Chromium DevTools endpoint by asking it
-//! `GET /json/version`, which both answer with a JSON object that carries
-//! `Protocol-Version` (and, for DevTools, `webSocketDebuggerUrl`).
+//! Identifying a Node inspector or Chromium DevTools endpoint with
+//! `GET /json/version`. Both respond with a JSON object that contains
+//! `Protocol-Version`, and DevTools also sends `webSocketDebuggerUrl`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,13 +11,13 @@ use crate::json::{self, Value};
 /// Largest response read from a probed port, in bytes.
 const MAX_RESPONSE_LEN: u64 = 64 * 1024;
 
-/// What answered on a probed port.
+/// Endpoint found on a probed port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DebugEndpoint {
-    /// The `Browser` field of the answer, such as `node.js/v20.20.2` or `Chrome/130.0`.
+    /// The `Browser` field of the response, such as `node.js/v20.20.2` or `Chrome/130.0`.
     pub browser: Option<String>,
-    /// The `Protocol-Version` field of the answer.
+    /// The `Protocol-Version` field of the response.
     pub protocol_version: Option<String>,
 }
 
