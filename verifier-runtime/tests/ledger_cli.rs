@@ -348,6 +348,18 @@ fn unpinned_signer_exits_1() {
 }
 
 #[test]
+fn rejected_receipt_creates_no_ledger() {
+    let fixture = Fixture::new();
+    let stranger = OpensslKey::generate(fixture.dir.path(), "stranger", 2048);
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &stranger,
+    );
+    assert_eq!(fixture.append(&receipt, TENANT).status.code(), Some(1));
+    assert!(!fixture.ledger().exists());
+}
+
+#[test]
 fn ambiguous_receipt_exits_1() {
     let fixture = Fixture::new();
     let receipt = fixture.receipt_file(

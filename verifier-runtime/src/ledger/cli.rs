@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{Ledger, Month, MonthlyReport, ReplaySummary, SourceFormat};
 use crate::crypto::{PublicKey, TrustedKeys};
 use crate::json::{self, Value};
+use crate::receipt::Receipt;
 
 /// Replay, report on, export and append to a project's audit ledger.
 #[derive(Debug, clap::Subcommand)]
@@ -148,8 +149,13 @@ impl LedgerCommand {
                 receipt,
                 receipt_keys,
             } => {
+                // Verify the receipt before touching the ledger, so a rejected
+                // receipt never creates or recovers a file.
                 let keys = load_receipt_keys(&receipt_keys)?;
                 let receipt_json = read_limited(&receipt, crate::receipt::MAX_RECEIPT_LEN)?;
+                let verified = Receipt::parse(&receipt_json)
+                    .and_then(|parsed| parsed.verify(&keys))
+                    .map_err(|error| format!("{}: receipt rejected: {error}", receipt.display()))?;
                 let mut opened =
                     Ledger::open(&ledger, &project).map_err(|error| error.to_string())?;
                 if let Some(recovery) = opened.recovery() {
@@ -159,7 +165,7 @@ impl LedgerCommand {
                     );
                 }
                 let appended = opened
-                    .append_receipt(&tenant, &receipt_json, &keys)
+                    .append_verified_receipt(&tenant, &verified)
                     .map_err(|error| format!("{}: {error}", receipt.display()))?;
                 println!(
                     "appended entry {} (hash {})",
