@@ -241,3 +241,57 @@ fn number_i128(value: i128) -> Value {
         Err(_) => json::parse(value.to_string().as_bytes()).unwrap_or(Value::Null),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn month(text: &str) -> Month {
+        text.parse().expect("valid month")
+    }
+
+    #[test]
+    fn epoch_is_january_1970() {
+        assert_eq!(month_of_ms(0), month("1970-01"));
+    }
+
+    #[test]
+    fn last_millisecond_before_epoch_is_december_1969() {
+        assert_eq!(month_of_ms(-1), month("1969-12"));
+    }
+
+    #[test]
+    fn month_boundaries_fall_at_utc_midnight() {
+        // 2026-02-01T00:00:00Z and one millisecond before it.
+        assert_eq!(month_of_ms(1_769_904_000_000), month("2026-02"));
+        assert_eq!(month_of_ms(1_769_903_999_999), month("2026-01"));
+    }
+
+    #[test]
+    fn leap_day_stays_in_february() {
+        // 2024-02-29T12:00:00Z and 2024-03-01T00:00:00Z.
+        assert_eq!(month_of_ms(1_709_208_000_000), month("2024-02"));
+        assert_eq!(month_of_ms(1_709_251_200_000), month("2024-03"));
+    }
+
+    #[test]
+    fn largest_safe_instant_has_a_month() {
+        // 2^53 - 1 ms is in the year 287396.
+        assert_eq!(month_of_ms((1 << 53) - 1).year(), 287_396);
+    }
+
+    #[test]
+    fn malformed_months_rejected() {
+        for text in [
+            "2026-1",
+            "2026-13",
+            "2026-00",
+            "26-01",
+            "2026/01",
+            "2026-01-01",
+            "+026-01",
+        ] {
+            assert!(text.parse::<Month>().is_err(), "{text}");
+        }
+    }
+}
