@@ -13,5 +13,8 @@ pub mod cli;
 pub mod crypto;
 pub mod json;
 pub mod launch;
+pub mod ledger;
 pub mod manifest;
+pub mod receipt;
 pub mod sidecar;
+pub mod tamper;
