@@ -771,3 +771,64 @@ fn multi_block_entries_sign_and_read() {
         text(&full)
     );
 }
+
+#[test]
+fn refused_launch_recorded_in_ledger() {
+    let signed = signed_bundle("packthis.asar");
+    let ledger = signed._dir.path().join("project.ledger");
+    std::fs::write(signed.bundle.join("loose.txt"), b"tampered!!!\n").unwrap();
+    let ledger_arg = ledger.to_str().unwrap();
+    let output = launch(
+        &signed,
+        &["--ledger", ledger_arg, "--project", "demo-project"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("recorded the refusal as evidence entry"),
+        "{}",
+        text(&output)
+    );
+
+    // The chain replays, and its evidence entry names the drifted file.
+    let verify = run(
+        "midcore-verify",
+        &[
+            "ledger",
+            "verify",
+            ledger_arg,
+            "--receipt-key",
+            signed.public_key.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    let export = signed._dir.path().join("export.jsonl");
+    let exported = run(
+        "midcore-verify",
+        &[
+            "ledger",
+            "export",
+            ledger_arg,
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(exported.status.success(), "{}", text(&exported));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert!(lines.contains("integrity-drift"), "{lines}");
+    assert!(lines.contains("loose.txt"), "{lines}");
+
+    // A verified launch adds nothing.
+    std::fs::write(signed.bundle.join("loose.txt"), b"loose file\n").unwrap();
+    let before = std::fs::metadata(&ledger).unwrap().len();
+    assert_eq!(
+        launch(
+            &signed,
+            &["--ledger", ledger_arg, "--project", "demo-project"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(std::fs::metadata(&ledger).unwrap().len(), before);
+}
