@@ -309,11 +309,11 @@ fn record_archive(
         };
         entries.insert(entry.path.clone(), record);
     }
-    Ok(ArchiveRecord {
-        header_sha256: archive.header_sha256(),
-        header_size: archive.header_json().len() as u64,
+    Ok(ArchiveRecord::new(
+        archive.header_sha256(),
+        archive.header_json().len() as u64,
         entries,
-    })
+    ))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.

@@ -647,7 +647,7 @@ fn lazy_reader_fails_on_changed_block() {
         midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
     let manifest = verified.manifest().manifest();
     let mut failures = 0;
-    for (entry_path, record) in &manifest.archives["app.asar"].entries {
+    for (entry_path, record) in manifest.archives["app.asar"].entries().unwrap() {
         if !matches!(
             record,
             midcore_verifier::manifest::ArchiveEntryRecord::File {

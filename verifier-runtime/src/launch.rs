@@ -6,15 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::asar::{Archive, EntryDigest, VerifiedEntryReader};
 use crate::bundle::{self, BundleError, WalkEntry};
-use crate::crypto::{KeyId, PublicKey, SIGNATURE_ALGORITHM, TrustedKeys};
+use crate::crypto::{KeyId, PublicKey, SIGNATURE_ALGORITHM, Sha256, Sha256Digest, TrustedKeys};
 use crate::manifest::{
     self, ArchiveEntryRecord, ArchiveRecord, FileRecord, MANIFEST_PATH, Manifest, PUBLIC_KEY_PATH,
-    UnverifiedManifest,
 };
 
 /// Largest public-key PEM accepted, in bytes.
@@ -229,7 +230,8 @@ impl VerifiedManifest {
 pub struct VerifiedBundle {
     manifest: VerifiedManifest,
     report: LaunchReport,
-    archives: BTreeMap<String, Archive>,
+    /// Archives opened by [`VerifiedBundle::open_packed`], by bundle path.
+    archives: Mutex<BTreeMap<String, Arc<Archive>>>,
 }
 
 impl VerifiedBundle {
@@ -245,15 +247,19 @@ impl VerifiedBundle {
 
     /// Opens a packed archive entry for reading; each 4 MiB block is checked
     /// against the manifest before any of its bytes are returned.
+    ///
+    /// The archive's header is read and parsed on the first call for that
+    /// archive, and refused unless its bytes still hash to the signed header hash.
     pub fn open_packed(
         &self,
         archive_path: &str,
         entry_path: &str,
     ) -> Result<VerifiedEntryReader, LaunchError> {
-        let not_found = |what: &str| {
+        let path = self.manifest.root.join(archive_path);
+        let failure = |reason: String| {
             LaunchError::Io(BundleError::Io {
-                path: self.manifest.root.join(archive_path).join(entry_path),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, what.to_owned()),
+                path: path.join(entry_path),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
             })
         };
         let archive_record = self
@@ -261,35 +267,92 @@ impl VerifiedBundle {
             .manifest
             .archives
             .get(archive_path)
-            .ok_or_else(|| not_found("not a signed archive"))?;
+            .ok_or_else(|| failure("not a signed archive".to_owned()))?;
+        let entries = archive_record
+            .entries()
+            .map_err(|e| failure(e.to_string()))?;
         let Some(ArchiveEntryRecord::File {
             size,
             sha256,
             blocks,
             ..
-        }) = archive_record.entries.get(entry_path)
+        }) = entries.get(entry_path)
         else {
-            return Err(not_found("not a file entry of the signed archive"));
+            return Err(failure("not a file entry of the signed archive".to_owned()));
         };
-        let archive = match self.archives.get(archive_path) {
-            Some(archive) => archive,
-            None => return Err(not_found("archive not opened by the launch check")),
-        };
+        let archive = self
+            .open_archive(archive_path, archive_record)
+            .map_err(failure)?;
         let entry = archive
             .entry(entry_path)
-            .ok_or_else(|| not_found("entry not in the archive header"))?;
+            .ok_or_else(|| failure("entry not in the archive header".to_owned()))?;
         let expected = EntryDigest {
             size: *size,
             sha256: *sha256,
             blocks: blocks.clone(),
         };
-        archive.open_verified(entry, &expected).map_err(|e| {
-            LaunchError::Io(BundleError::Io {
-                path: archive.path().to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
+        archive
+            .open_verified(entry, &expected)
+            .map_err(|e| failure(e.to_string()))
     }
+
+    fn open_archive(
+        &self,
+        archive_path: &str,
+        record: &ArchiveRecord,
+    ) -> Result<Arc<Archive>, String> {
+        let mut cache = self
+            .archives
+            .lock()
+            .map_err(|_| "archive cache lock poisoned".to_owned())?;
+        if let Some(archive) = cache.get(archive_path) {
+            return Ok(Arc::clone(archive));
+        }
+        let archive = open_signed_archive(&self.manifest.root, archive_path, record)?;
+        let archive = Arc::new(archive);
+        cache.insert(archive_path.to_owned(), Arc::clone(&archive));
+        Ok(archive)
+    }
+}
+
+/// Opens and parses an archive, and checks that the header bytes it parsed
+/// hash to the signed header hash.
+fn open_signed_archive(
+    root: &Path,
+    archive_path: &str,
+    record: &ArchiveRecord,
+) -> Result<Archive, String> {
+    let archive = Archive::open(&root.join(archive_path)).map_err(|e| e.to_string())?;
+    if archive.header_sha256() != record.header_sha256
+        || archive.header_json().len() as u64 != record.header_size
+    {
+        return Err(format!(
+            "{archive_path}: the archive header changed after signing (expected sha256 {}, found {})",
+            hex::encode(record.header_sha256),
+            hex::encode(archive.header_sha256())
+        ));
+    }
+    Ok(archive)
+}
+
+/// Reads an archive's 16-byte prefix and JSON header and returns the
+/// header's SHA-256 and length, without parsing the JSON.
+fn read_header_digest(path: &Path) -> Result<(Sha256Digest, u64), String> {
+    let (mut file, metadata) = bundle::open_regular_no_follow(path).map_err(|e| e.to_string())?;
+    let mut prefix = [0u8; 16];
+    file.read_exact(&mut prefix)
+        .map_err(|e| format!("cannot read the header prefix: {e}"))?;
+    let layout = crate::asar::parse_header(&prefix, metadata.len())
+        .map_err(|e| e.in_archive(path).to_string())?;
+    let (digest, read) =
+        Sha256::digest_reader((&mut file).take(layout.json_len)).map_err(|e| e.to_string())?;
+    if read != layout.json_len {
+        return Err(format!(
+            "the header is truncated ({read} of {} bytes)",
+            layout.json_len
+        ));
+    }
+    Ok((digest, layout.json_len))
 }
 
 fn refused(mode: Mode, key_id: Option<KeyId>, reason: String, started: Instant) -> LaunchError {
@@ -370,7 +433,7 @@ fn verify_manifest_in(
         )
     })?;
 
-    // Step 3: the manifest, parsed strictly, naming the same key.
+    // Step 3: the manifest's signed bytes and signature, found without parsing it.
     let manifest_path = root.join(MANIFEST_PATH);
     let bytes = bundle::read_limited(&manifest_path, manifest::MAX_MANIFEST_LEN).map_err(|e| {
         refused(
@@ -380,13 +443,53 @@ fn verify_manifest_in(
             started,
         )
     })?;
-    let UnverifiedManifest {
-        manifest,
-        signed_bytes,
-        signature_algorithm,
-        signature,
-    } = manifest::parse_manifest(&bytes)
+    let parts = manifest::split_signature(&bytes)
         .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?;
+
+    // Step 4: the signature, with the algorithm fixed here rather than read
+    // from the file, checked before any manifest content is interpreted.
+    if parts.algorithm != SIGNATURE_ALGORITHM {
+        return Err(refused(
+            mode,
+            Some(key_id),
+            format!(
+                "{MANIFEST_PATH}: signature.algorithm {:?} is not accepted; only {SIGNATURE_ALGORITHM:?} is",
+                parts.algorithm
+            ),
+            started,
+        ));
+    }
+    public_key.verify(&parts.signed_bytes, &parts.signature).map_err(|e| {
+        refused(
+            mode,
+            Some(key_id),
+            format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"),
+            started,
+        )
+    })?;
+
+    // Step 5: parse the authenticated bytes. Full mode parses everything
+    // strictly and checks the canonical form again; lazy mode leaves archive
+    // entry lists to be parsed when an entry is first read.
+    let manifest = match mode {
+        Mode::Full => {
+            let parsed = manifest::parse_manifest(&bytes)
+                .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?;
+            if parsed.signed_bytes != parts.signed_bytes {
+                return Err(refused(
+                    mode,
+                    Some(key_id),
+                    format!(
+                        "{MANIFEST_PATH}: the signature member is not where the canonical encoding puts it"
+                    ),
+                    started,
+                ));
+            }
+            parsed.manifest
+        }
+        Mode::Lazy => manifest::parse_verified_deferring_entries(&parts.signed_bytes)
+            .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?,
+    };
     if manifest.key_id != key_id {
         return Err(refused(
             mode,
@@ -398,21 +501,6 @@ fn verify_manifest_in(
             started,
         ));
     }
-
-    // Step 4: the signature, with the algorithm fixed here rather than read from the file.
-    if signature_algorithm != SIGNATURE_ALGORITHM {
-        return Err(refused(
-            mode,
-            Some(key_id),
-            format!(
-                "{MANIFEST_PATH}: signature.algorithm {signature_algorithm:?} is not accepted; only {SIGNATURE_ALGORITHM:?} is"
-            ),
-            started,
-        ));
-    }
-    public_key
-        .verify(&signed_bytes, &signature)
-        .map_err(|e| refused(mode, Some(key_id), format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"), started))?;
 
     let mut with_key = trusted.clone();
     with_key.pin_key(public_key.clone());
@@ -434,56 +522,87 @@ pub fn check_bundle(
     let mode = options.mode;
     let threads = options.threads.unwrap_or_else(bundle::default_threads);
 
-    // Steps 1-4: the key and the signature.
-    let verified = verify_manifest_in(root, trusted, mode, started)?;
+    // Steps 1-5 run on two threads: this one walks the bundle and, in lazy
+    // mode, hashes the archive headers and the files lazy mode covers, while
+    // the other verifies the manifest. Nothing read here is trusted until it
+    // is compared with the verified manifest below.
+    let (verified, found, prehashed) = std::thread::scope(|scope| {
+        let manifest_thread = scope.spawn(|| verify_manifest_in(root, trusted, mode, started));
+        let walked = bundle::walk(root);
+        let prehashed = match (&walked, mode) {
+            (Ok(found), Mode::Lazy) => prehash_lazy(root, found),
+            _ => Prehashed::default(),
+        };
+        let verified = manifest_thread.join().unwrap_or_else(|_| {
+            Err(refused(
+                mode,
+                None,
+                "the manifest check stopped unexpectedly".to_owned(),
+                started,
+            ))
+        });
+        (verified, walked, prehashed)
+    });
+    let verified = verified?;
+    let found = found?;
     let manifest = &verified.manifest;
 
-    // Step 5: the file set and sizes.
-    let found = bundle::walk(root)?;
+    // Step 6: the file set and sizes.
     let mut drift = compare_file_set(manifest, &found);
     let files_checked = manifest.files.len() as u64;
 
-    // Step 6: the archives' headers.
-    let mut archives = BTreeMap::new();
+    // Step 7: each archive's header bytes against the signed header hash. The
+    // JSON is not parsed here: the signer parsed exactly these bytes strictly,
+    // and an entry reader parses them again (checking the hash) when needed.
     for (path, record) in &manifest.archives {
         if !matches!(found.get(path), Some(WalkEntry::File { .. })) {
             continue;
         }
-        match Archive::open(&root.join(path)) {
-            Ok(archive) => {
-                if archive.header_sha256() != record.header_sha256
-                    || archive.header_json().len() as u64 != record.header_size
-                {
-                    drift.push(Drift {
-                        path: path.clone(),
-                        kind: DriftKind::HeaderMismatch,
-                        expected: Some(hex::encode(record.header_sha256)),
-                        actual: Some(hex::encode(archive.header_sha256())),
-                    });
-                } else {
-                    archives.insert(path.clone(), archive);
-                }
+        let header = match prehashed.headers.get(path) {
+            Some(result) => result.clone(),
+            None => read_header_digest(&root.join(path)),
+        };
+        let actual = match header {
+            Ok((digest, len)) if digest == record.header_sha256 && len == record.header_size => {
+                continue;
             }
-            Err(error) => drift.push(Drift {
-                path: path.clone(),
-                kind: DriftKind::HeaderMismatch,
-                expected: Some(hex::encode(record.header_sha256)),
-                actual: Some(format!("unreadable header: {error}")),
-            }),
-        }
+            Ok((digest, _)) => hex::encode(digest),
+            Err(error) => format!("unreadable header: {error}"),
+        };
+        drift.push(Drift {
+            path: path.clone(),
+            kind: DriftKind::HeaderMismatch,
+            expected: Some(hex::encode(record.header_sha256)),
+            actual: Some(actual),
+        });
     }
 
-    // Step 7: hash what this mode covers, for files whose presence and size matched.
-    let to_hash: Vec<(String, u64)> = manifest
+    // Step 8: hash what this mode covers, for files whose presence and size
+    // matched, reusing what lazy mode hashed in advance.
+    let needed: Vec<(String, u64)> = manifest
         .files
         .iter()
         .filter(|(path, record)| matches!(found.get(path.as_str()), Some(WalkEntry::File { size, .. }) if *size == record.size))
         .filter(|(path, _)| mode == Mode::Full || needs_hash_in_lazy_mode(manifest, path))
         .map(|(path, record)| (path.clone(), record.size))
         .collect();
-    let digests = bundle::hash_files(root, &to_hash, threads);
+    let mut prehashed_files = prehashed.files;
+    let to_hash: Vec<(String, u64)> = needed
+        .iter()
+        .filter(|(path, _)| !prehashed_files.contains_key(path))
+        .cloned()
+        .collect();
+    for (item, result) in to_hash
+        .iter()
+        .zip(bundle::hash_files(root, &to_hash, threads))
+    {
+        prehashed_files.insert(item.0.clone(), result);
+    }
     let mut bytes_hashed = 0u64;
-    for ((path, _), result) in to_hash.iter().zip(digests) {
+    for (path, _) in &needed {
+        let Some(result) = prehashed_files.remove(path) else {
+            continue;
+        };
         let digest = result?;
         bytes_hashed += digest.size;
         let record = &manifest.files[path];
@@ -507,10 +626,8 @@ pub fn check_bundle(
             expected: Some(hex::encode(record.sha256)),
             actual: Some(hex::encode(digest.sha256)),
         });
-        if let (Some(archive), Some(archive_record)) =
-            (archives.get(path), manifest.archives.get(path))
-        {
-            drift.extend(diagnose_archive(path, archive, archive_record));
+        if let Some(archive_record) = manifest.archives.get(path) {
+            drift.extend(diagnose_archive(root, path, archive_record));
         }
     }
 
@@ -543,8 +660,47 @@ pub fn check_bundle(
     Ok(VerifiedBundle {
         manifest: verified,
         report,
-        archives,
+        archives: Mutex::new(BTreeMap::new()),
     })
+}
+
+/// What lazy mode reads while the manifest is being verified.
+#[derive(Default)]
+struct Prehashed {
+    /// Header digest and length of every `*.asar` file, by bundle path.
+    headers: BTreeMap<String, Result<(Sha256Digest, u64), String>>,
+    /// Digest of every other file lazy mode hashes, by bundle path.
+    files: BTreeMap<String, Result<bundle::FileDigest, BundleError>>,
+}
+
+/// Hashes, on one thread, what lazy mode checks for every file the walk found,
+/// deciding by name alone: header digests of `*.asar` files, nothing for
+/// runner modules, and the whole content of everything else.
+fn prehash_lazy(root: &Path, found: &BTreeMap<String, WalkEntry>) -> Prehashed {
+    let mut prehashed = Prehashed::default();
+    let mut to_hash = Vec::new();
+    for (path, entry) in found {
+        let WalkEntry::File { size, .. } = entry else {
+            continue;
+        };
+        if path.ends_with(".asar") {
+            prehashed
+                .headers
+                .insert(path.clone(), read_header_digest(&root.join(path)));
+        } else if !is_runner_module(path) {
+            to_hash.push((path.clone(), *size));
+        }
+    }
+    for (item, result) in to_hash.iter().zip(bundle::hash_files(root, &to_hash, 1)) {
+        prehashed.files.insert(item.0.clone(), result);
+    }
+    prehashed
+}
+
+fn is_runner_module(path: &str) -> bool {
+    path.strip_prefix(RUNNERS_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+        && path.ends_with(".wasm")
 }
 
 /// Whether lazy mode hashes this file: everything except signed archives
@@ -554,11 +710,7 @@ fn needs_hash_in_lazy_mode(manifest: &Manifest, path: &str) -> bool {
     if manifest.archives.contains_key(path) {
         return false;
     }
-    let is_runner_module = path
-        .strip_prefix(RUNNERS_DIR)
-        .is_some_and(|rest| rest.starts_with('/'))
-        && path.ends_with(".wasm");
-    !is_runner_module
+    !is_runner_module(path)
 }
 
 fn compare_file_set(manifest: &Manifest, found: &BTreeMap<String, WalkEntry>) -> Vec<Drift> {
@@ -611,10 +763,17 @@ fn compare_file_set(manifest: &Manifest, found: &BTreeMap<String, WalkEntry>) ->
     drift
 }
 
-/// Names the archive entries that changed, after the archive's whole-file hash failed.
-fn diagnose_archive(archive_path: &str, archive: &Archive, record: &ArchiveRecord) -> Vec<Drift> {
+/// Names the archive entries that changed, after the archive's whole-file hash
+/// failed. A changed header is already reported by the header check.
+fn diagnose_archive(root: &Path, archive_path: &str, record: &ArchiveRecord) -> Vec<Drift> {
     let mut drift = Vec::new();
-    for (entry_path, entry_record) in &record.entries {
+    let (Ok(archive), Ok(entries)) = (
+        open_signed_archive(root, archive_path, record),
+        record.entries(),
+    ) else {
+        return drift;
+    };
+    for (entry_path, entry_record) in entries {
         let ArchiveEntryRecord::File {
             sha256,
             unpacked: false,
