@@ -97,8 +97,10 @@ openssl_one="xargs -d '\\n' -a '$all_list' openssl dgst -sha256 >/dev/null"
 openssl_two="xargs -d '\\n' -a '$results_dir/files-half1.list' openssl dgst -sha256 >/dev/null & xargs -d '\\n' -a '$results_dir/files-half2.list' openssl dgst -sha256 >/dev/null; wait"
 node_command=(node "$bench_dir/launch-node-hash.mjs" "$bundle")
 
-# 5. Warm the page cache.
+# 5. Warm the page cache, and note the load: other processes on the machine
+#    slow every command down, so the report states the load average.
 xargs -d '\n' -a "$all_list" cat >/dev/null
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 6. Times. Each result is written as hyperfine's JSON export, which the
 #    fallback imitates (mean, stddev, min, max in seconds).
@@ -154,9 +156,11 @@ rss_lazy=$(peak_rss_kib "$(quote "${lazy_command[@]}")")
 rss_openssl=$(peak_rss_kib "$openssl_one")
 rss_node=$(peak_rss_kib "$(quote "${node_command[@]}")")
 
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 # 8. Report as Markdown, to stdout and results.md.
 tool_versions="$(
-  printf 'midcore %s (commit %s), ' "$("$MIDCORE_VERIFY" --version 2>/dev/null | head -1 || echo unknown)" \
+  printf '%s (commit %s), ' "$("$MIDCORE_VERIFY" --version 2>/dev/null | head -1 || echo 'midcore-verify, version unknown')" \
     "$(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   printf '%s, ' "$(rustc --version 2>/dev/null || echo 'rustc unknown')"
   printf '%s, ' "$(openssl version)"
@@ -168,6 +172,7 @@ machine="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cp
 
 node "$bench_dir/launch-report.mjs" \
   --results "$results_dir" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --versions "$tool_versions" \
-  --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
+  --load "$load_before before, $load_after after" \
+  --bundle "${1:-target/bench-bundle}" --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
   --rss "sign=$rss_sign,full=$rss_full,lazy=$rss_lazy,openssl=$rss_openssl,node=$rss_node" |
   tee "$results_dir/results.md"
