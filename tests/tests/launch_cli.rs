@@ -110,6 +110,17 @@ fn sign(bundle: &Path, private_key: &Path) -> Output {
     )
 }
 
+/// A signed copy of the committed example bundle (`examples/bundle`).
+fn signed_example_bundle() -> Signed {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("resources");
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bundle"), &bundle);
+    let (private_key, public_key) = keygen(dir.path());
+    let output = sign(&bundle, &private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    Signed { _dir: dir, bundle, public_key, private_key }
+}
+
 /// A bundle with a real archive and its `.unpacked` folder, a loose file and
 /// a WASM module, signed with a throwaway key generated for this test.
 fn signed_bundle(archive: &str) -> Signed {
@@ -216,6 +227,33 @@ fn any_changed_byte_refused_naming_file() {
         std::fs::write(&full, &original).unwrap();
     }
     assert_eq!(launch(&signed, &[]).status.code(), Some(0));
+}
+
+#[test]
+fn example_bundle_any_change_refused() {
+    let signed = signed_example_bundle();
+    for mode in ["full", "lazy"] {
+        let output = launch(&signed, &["--mode", mode]);
+        assert_eq!(output.status.code(), Some(0), "{mode}: {}", text(&output));
+    }
+    let files = listed_files(&signed.bundle);
+    assert!(files.iter().any(|path| path.starts_with("app.asar.unpacked/")), "{files:?}");
+    assert!(files.iter().any(|path| path.ends_with(".wasm.sig")), "{files:?}");
+    for path in files {
+        let full = signed.bundle.join(&path);
+        let original = std::fs::read(&full).unwrap();
+        for position in [0, original.len() / 2, original.len() - 1] {
+            let mut changed = original.clone();
+            changed[position] = !changed[position];
+            std::fs::write(&full, &changed).unwrap();
+            let output = launch(&signed, &["--json"]);
+            assert_eq!(output.status.code(), Some(1), "{path} byte {position}: {}", text(&output));
+            let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            let named = report["drift"].as_array().unwrap().iter().any(|drift| drift["path"] == path.as_str());
+            assert!(named, "{path} byte {position}: {report}");
+        }
+        std::fs::write(&full, &original).unwrap();
+    }
 }
 
 #[test]

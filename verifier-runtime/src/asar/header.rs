@@ -481,8 +481,12 @@ pub(crate) fn check_name(name: &str) -> Result<(), AsarErrorKind> {
     })
 }
 
-/// Rejects two non-empty packed files that share any byte. Empty files may share an
-/// offset with anything, because `@electron/asar` gives them the next file's offset.
+/// Rejects two non-empty packed files whose byte ranges overlap without being
+/// identical. Empty files may share an offset with anything, because
+/// `@electron/asar` gives them the next file's offset. Identical ranges are
+/// allowed because `@electron/asar` 4.3 stores a content it has already packed
+/// once and points every entry with that SHA-256 at the same offset
+/// (`filesystem.js`, `contentOffsets`).
 fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
     let mut ranges: Vec<(u64, u64, usize)> = entries
         .iter()
@@ -497,18 +501,28 @@ fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
         })
         .collect();
     ranges.sort_unstable();
-    for pair in ranges.windows(2) {
-        let (_, previous_end, previous) = pair[0];
-        let (offset, end, current) = pair[1];
-        if offset < previous_end {
-            return Err(HeaderError::entry(
-                entries[current].path.as_str(),
-                AsarErrorKind::Overlap {
-                    offset,
-                    end,
-                    other: entries[previous].path.clone(),
-                },
-            ));
+    // The range reaching furthest so far, and the range seen just before.
+    let mut furthest: Option<(u64, usize)> = None;
+    let mut previous_range: Option<(u64, u64)> = None;
+    for &(offset, end, current) in &ranges {
+        if previous_range == Some((offset, end)) {
+            continue;
+        }
+        if let Some((furthest_end, furthest_index)) = furthest {
+            if offset < furthest_end {
+                return Err(HeaderError::entry(
+                    entries[current].path.as_str(),
+                    AsarErrorKind::Overlap {
+                        offset,
+                        end,
+                        other: entries[furthest_index].path.clone(),
+                    },
+                ));
+            }
+        }
+        previous_range = Some((offset, end));
+        if furthest.is_none_or(|(furthest_end, _)| end > furthest_end) {
+            furthest = Some((end, current));
         }
     }
     Ok(())
