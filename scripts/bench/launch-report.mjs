@@ -18,6 +18,7 @@ const { values: options } = parseArgs({
     halves: { type: 'string' },
     runs: { type: 'string' },
     bundle: { type: 'string' },
+    timer: { type: 'string' },
     rss: { type: 'string' },
   },
 });
@@ -116,18 +117,23 @@ const targets = [
   },
 ];
 
+const timerText =
+  options.timer === 'hyperfine'
+    ? 'hyperfine without a shell'
+    : 'a bash loop that starts each run through `bash -c` (a few ms more per run than hyperfine)';
+
 const lines = [];
 lines.push(`Measured ${options.date} with \`RUNS=${options.runs} scripts/bench/launch.sh ${options.bundle}\`.`);
 lines.push('');
 lines.push(`- Machine: ${options.machine}; load average (1, 5, 15 min) ${options.load}.`);
 lines.push(`- Versions: ${options.versions}.`);
 lines.push(
-  `- Input: the benchmark bundle from \`scripts/bench/make-bench-bundle.sh\`, ${options['bundle-files']} covered files, ` +
+  `- Input: \`${options.bundle}\`, ${options['bundle-files']} covered files, ` +
     `${(bundleBytes / MIB).toFixed(1)} MiB (the two openssl lists hold ${(half1 / MIB).toFixed(1)} and ${(half2 / MIB).toFixed(1)} MiB).`,
 );
 lines.push(
   `- Method: warm page cache (every file is read once before timing, then 2 warm-up runs per command), ` +
-    `${options.runs} timed runs per command, hyperfine without a shell. Peak RSS is GNU \`time -v\` "Maximum resident set size" of one run; ` +
+    `${options.runs} timed runs per command, ${timerText}. Peak RSS is GNU \`time -v\` "Maximum resident set size" of one run; ` +
     'for the two-process openssl baseline it would be one process, so only the one-process figure is listed.',
 );
 lines.push('');

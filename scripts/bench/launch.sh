@@ -18,6 +18,8 @@
 #   RUNS                          timed runs per command (default 20)
 #   RESULTS_DIR                   where keys, lists and results go
 #                                 (default target/bench-launch)
+#   BENCH_TIMER                   hyperfine (default) or bash, which forces the
+#                                 fallback timing loop
 set -euo pipefail
 
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +40,11 @@ install_debian_package() {
       { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$1" >/dev/null 2>&1; } || true
   fi
 }
-command -v hyperfine >/dev/null || install_debian_package hyperfine
+timer="${BENCH_TIMER:-hyperfine}"
+if [[ $timer == hyperfine ]]; then
+  command -v hyperfine >/dev/null || install_debian_package hyperfine
+  command -v hyperfine >/dev/null || timer=bash
+fi
 [[ -x /usr/bin/time ]] || install_debian_package time
 [[ -x /usr/bin/time ]] || fail "GNU time (/usr/bin/time) is missing; install the Debian package 'time'"
 command -v openssl >/dev/null || fail "openssl is missing; install the Debian package 'openssl'"
@@ -123,7 +129,7 @@ fallback_time() {
 measure() {
   local json="$1" name="$2" prepare="$3" command="$4"
   log "timing: $name"
-  if command -v hyperfine >/dev/null; then
+  if [[ $timer == hyperfine ]]; then
     hyperfine --style basic --shell=none --warmup 2 --runs "$runs" --prepare "$prepare" \
       --command-name "$name" --export-json "$json" "$command" >&2
   else
@@ -166,13 +172,13 @@ tool_versions="$(
   printf '%s, ' "$(openssl version)"
   printf 'Node %s, @electron/asar %s, ' "$(node --version)" \
     "$(node -p 'require(process.argv[1]).version' "$repo_dir/scripts/node_modules/@electron/asar/package.json")"
-  if command -v hyperfine >/dev/null; then hyperfine --version; else echo 'bash timing loop (no hyperfine)'; fi
+  if [[ $timer == hyperfine ]]; then hyperfine --version; else echo 'bash timing loop (no hyperfine)'; fi
 )"
 machine="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 
 node "$bench_dir/launch-report.mjs" \
   --results "$results_dir" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --versions "$tool_versions" \
   --load "$load_before before, $load_after after" \
-  --bundle "${1:-target/bench-bundle}" --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
+  --bundle "${1:-target/bench-bundle}" --timer "$timer" --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
   --rss "sign=$rss_sign,full=$rss_full,lazy=$rss_lazy,openssl=$rss_openssl,node=$rss_node" |
   tee "$results_dir/results.md"
