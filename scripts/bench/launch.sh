@@ -64,6 +64,9 @@ fi
 [[ -x "$MIDCORE_VERIFY" ]] || fail "midcore-verify not found at $MIDCORE_VERIFY"
 
 # 3. Bundle, key pair and one signature, so that the checks have something to verify.
+#    Signing writes into the bundle, so the committed example is never used in place.
+[[ "$bundle" != "$(realpath -m "$repo_dir/examples/bundle")" ]] ||
+  fail "launch.sh signs its bundle in place; copy examples/bundle to a temporary folder and pass that"
 [[ -f "$bundle/app.asar" ]] || "$bench_dir/make-bench-bundle.sh" "$bundle"
 mkdir -p "$results_dir"
 private_key="$results_dir/bench-key.private.pem"
