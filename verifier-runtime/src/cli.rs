@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::bundle;
+use crate::ci::CiReporter;
 use crate::crypto::{KeyError, TrustedKeys, sha256};
 use crate::launch::{self, LaunchError, LaunchOptions, LaunchReport, Mode, Verdict};
 use crate::sidecar::{self, SIDECAR_SUFFIX};
@@ -101,6 +102,7 @@ pub fn load_trust(values: &[String]) -> Result<TrustedKeys, String> {
 
 fn error_exit(message: &str) -> ExitCode {
     eprintln!("midcore-verify: error: {message}");
+    CiReporter::from_env().error(&format!("midcore-verify: {message}"), None);
     ExitCode::from(EXIT_ERROR)
 }
 
@@ -128,6 +130,9 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
 
     print_report(&args.bundle, &report, args.json);
     let verified = report.verdict == Verdict::Verified;
+    if !verified {
+        annotate_refusal(&args.bundle, &report, args.development);
+    }
     if !verified && !args.development {
         return ExitCode::from(EXIT_REFUSED);
     }
@@ -140,6 +145,31 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
         return ExitCode::from(EXIT_VERIFIED);
     }
     exec_command(&args.command)
+}
+
+/// Reports a refusal to the CI platform: one annotation for the reason and one per drifted
+/// file, attached to that file. Development mode reports them as warnings.
+fn annotate_refusal(bundle: &Path, report: &LaunchReport, development: bool) {
+    let ci = CiReporter::from_env();
+    let annotate = |message: &str, file: Option<&str>| {
+        if development {
+            ci.warning(message, file);
+        } else {
+            ci.error(message, file);
+        }
+    };
+    let reason = report
+        .refusal
+        .as_deref()
+        .unwrap_or("files differ from the signed manifest");
+    annotate(
+        &format!("launch check refused {}: {reason}", bundle.display()),
+        None,
+    );
+    for drift in &report.drift {
+        let file = bundle.join(&drift.path).display().to_string();
+        annotate(&format!("launch check: {drift}"), Some(&file));
+    }
 }
 
 fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
@@ -288,6 +318,7 @@ enum Outcome {
 
 fn refuse(message: &str) -> ExitCode {
     println!("refused: {message}");
+    CiReporter::from_env().error(&format!("midcore-verify: refused: {message}"), None);
     ExitCode::from(EXIT_REFUSED)
 }
 
