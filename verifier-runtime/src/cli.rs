@@ -238,7 +238,7 @@ fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
     }
 }
 
-/// The JSON form of a launch report.
+/// Converts a launch report to its JSON form.
 pub fn report_json(report: &LaunchReport) -> serde_json::Value {
     let drift: Vec<serde_json::Value> = report
         .drift
@@ -349,7 +349,7 @@ fn refuse(message: &str) -> ExitCode {
 }
 
 /// Checks that the module and its sidecar are listed in the bundle's verified
-/// manifest with the hashes of the bytes already read; returns the key set to
+/// manifest with the hashes of the bytes already read. Returns the key set to
 /// check the sidecar with.
 fn check_module_in_bundle(
     bundle_root: &Path,

@@ -21,7 +21,7 @@ use crate::manifest::{
 /// Largest public-key PEM accepted, in bytes.
 const MAX_PUBLIC_KEY_LEN: u64 = 64 * 1024;
 
-/// Folder, relative to the bundle, that holds runner modules. Lazy mode leaves
+/// Folder, relative to the bundle, that contains runner modules. Lazy mode leaves
 /// `*.wasm` files here to the runner loader, which checks each in full.
 pub const RUNNERS_DIR: &str = "local-compute/runners";
 
@@ -90,9 +90,9 @@ pub struct Drift {
     pub path: String,
     /// What differs.
     pub kind: DriftKind,
-    /// What the manifest says (a hash, a size), if anything.
+    /// Value the manifest records (a hash, a size), if any.
     pub expected: Option<String>,
-    /// What was found, if anything.
+    /// Value found on disk, if any.
     pub actual: Option<String>,
 }
 
@@ -131,7 +131,7 @@ impl Verdict {
     }
 }
 
-/// What a launch check did and found.
+/// Outcome and statistics of one launch check.
 #[derive(Clone, Debug)]
 pub struct LaunchReport {
     /// The verdict.
@@ -146,8 +146,8 @@ pub struct LaunchReport {
     pub bytes_hashed: u64,
     /// Every difference found, sorted by path.
     pub drift: Vec<Drift>,
-    /// Why the bundle was refused before its files were compared (bad, missing
-    /// or untrusted signature), if it was.
+    /// Reason the bundle was refused before its files were compared (bad,
+    /// missing or untrusted signature), if it was.
     pub refusal: Option<String>,
     /// Wall-clock time of the check, in milliseconds.
     pub duration_ms: u64,
@@ -157,7 +157,7 @@ pub struct LaunchReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchError {
-    /// The bundle was refused; the report says why.
+    /// The bundle was refused, and the report gives the reason.
     #[error("bundle refused: {}", refusal_summary(.0))]
     Refused(Box<LaunchReport>),
     /// The bundle could not be read, so no verdict was reached.
@@ -198,12 +198,12 @@ pub struct VerifiedManifest {
 }
 
 impl VerifiedManifest {
-    /// The bundle folder.
+    /// Returns the bundle folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The manifest's content.
+    /// Returns the manifest's content.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -213,12 +213,12 @@ impl VerifiedManifest {
         self.public_key.key_id()
     }
 
-    /// The record of one bundle-relative path.
+    /// Returns the record of one bundle-relative path.
     pub fn file(&self, path: &str) -> Option<&FileRecord> {
         self.manifest.files.get(path)
     }
 
-    /// The pinned keys plus the manifest's own public key (whose id is pinned),
+    /// Returns the pinned keys plus the manifest's own public key (whose id is pinned),
     /// for checking sidecars.
     pub fn trusted_keys(&self) -> &TrustedKeys {
         &self.trusted
@@ -235,12 +235,12 @@ pub struct VerifiedBundle {
 }
 
 impl VerifiedBundle {
-    /// The verified manifest.
+    /// Returns the verified manifest.
     pub fn manifest(&self) -> &VerifiedManifest {
         &self.manifest
     }
 
-    /// What the check did.
+    /// Returns the check's outcome and statistics.
     pub fn report(&self) -> &LaunchReport {
         &self.report
     }
@@ -469,7 +469,7 @@ fn verify_manifest_in(
     })?;
 
     // Step 5: parse the authenticated bytes. Full mode parses everything
-    // strictly and checks the canonical form again; lazy mode leaves archive
+    // strictly and checks the canonical form again. Lazy mode leaves archive
     // entry lists to be parsed when an entry is first read.
     let manifest = match mode {
         Mode::Full => {
@@ -664,7 +664,7 @@ pub fn check_bundle(
     })
 }
 
-/// What lazy mode reads while the manifest is being verified.
+/// Digests lazy mode computes while the manifest is being verified.
 #[derive(Default)]
 struct Prehashed {
     /// Header digest and length of every `*.asar` file, by bundle path.
@@ -703,7 +703,7 @@ fn is_runner_module(path: &str) -> bool {
         && path.ends_with(".wasm")
 }
 
-/// Whether lazy mode hashes this file: everything except signed archives
+/// Returns whether lazy mode hashes this file: everything except signed archives
 /// (checked entry by entry when read) and runner modules (checked in full
 /// when loaded).
 fn needs_hash_in_lazy_mode(manifest: &Manifest, path: &str) -> bool {
@@ -803,7 +803,7 @@ fn diagnose_archive(root: &Path, archive_path: &str, record: &ArchiveRecord) -> 
 /// Kind of the `system` ledger entry that records a refused launch.
 pub const DRIFT_EVIDENCE_KIND: &str = "integrity-drift";
 
-/// The JSON body of a drift evidence entry: the bundle, the verdict, the key,
+/// Builds the JSON body of a drift evidence entry: the bundle, the verdict, the key,
 /// the mode, the refusal reason and every drift item.
 pub fn drift_evidence(bundle: &Path, report: &LaunchReport) -> crate::json::Value {
     use crate::json::{Object, Value, number_u64};

@@ -78,7 +78,7 @@ pub struct FileRecord {
     pub size: u64,
 }
 
-/// What the manifest records about one ASAR archive.
+/// The manifest's record of one ASAR archive.
 #[derive(Clone, Debug)]
 pub struct ArchiveRecord {
     /// SHA-256 of the header's JSON bytes, as Electron's integrity check computes it.
@@ -114,8 +114,8 @@ impl ArchiveRecord {
         }
     }
 
-    /// The archive's entries. For a manifest read in lazy mode this parses
-    /// them, strictly, on first call; a malformed list fails here.
+    /// Returns the archive's entries. For a manifest read in lazy mode, the
+    /// first call parses them strictly, and a malformed list fails here.
     pub fn entries(&self) -> Result<&EntryMap, ManifestError> {
         match &self.entries {
             ArchiveEntries::Parsed(entries) => Ok(entries),
@@ -345,7 +345,7 @@ pub struct SignedParts {
 /// member except `source_date_epoch`, and has the fixed shape
 /// `"signature":{"algorithm":"...","value":"..."}`. A quote inside a canonical
 /// string is always escaped, so the unescaped pattern searched for cannot occur
-/// inside a string; the text after it must be exactly the expected ending.
+/// inside a string. The text after it must be exactly the expected ending.
 pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
     const START: &[u8] = b",\"signature\":{\"algorithm\":\"";
     const MIDDLE: &[u8] = b"\",\"value\":\"";
@@ -704,7 +704,7 @@ fn digest_value(digest: &Sha256Digest) -> Value {
 }
 
 impl Manifest {
-    /// The manifest as a JSON value, without a signature.
+    /// Returns the manifest as a JSON value, without a signature.
     pub fn to_value(&self) -> Value {
         let mut files = Object::new();
         for (path, record) in &self.files {
@@ -763,12 +763,12 @@ impl Manifest {
         Value::Object(top)
     }
 
-    /// The canonical bytes a signature covers.
+    /// Returns the canonical bytes a signature covers.
     pub fn signed_bytes(&self) -> Vec<u8> {
         json::to_canonical(&self.to_value())
     }
 
-    /// The complete file: canonical JSON with the signature, and a final line feed.
+    /// Encodes the complete file: canonical JSON with the signature, and a final line feed.
     pub fn encode_signed(&self, signature: &[u8]) -> Vec<u8> {
         let mut value = self.to_value();
         if let Value::Object(object) = &mut value {
