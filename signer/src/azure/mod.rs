@@ -97,7 +97,8 @@ struct OpsWindow {
 }
 
 impl OpsWindow {
-    async fn acquire(&self) {
+    /// Waits until an operation may start; `Err` when that would be at or after `deadline`.
+    async fn acquire(&self, deadline: Instant) -> Result<(), Duration> {
         loop {
             let wait = {
                 let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -107,10 +108,13 @@ impl OpsWindow {
                 }
                 if started.len() < self.budget {
                     started.push_back(now);
-                    return;
+                    return Ok(());
                 }
                 started.front().map_or(LIMIT_WINDOW, |oldest| LIMIT_WINDOW.saturating_sub(now.duration_since(*oldest)))
             };
+            if Instant::now() + wait >= deadline {
+                return Err(wait);
+            }
             tracing::debug!(wait_ms = wait.as_millis(), budget = self.budget, "waiting for the Key Vault operation budget");
             tokio::time::sleep(wait).await;
         }
@@ -179,8 +183,13 @@ impl Shared {
         let mut renewed = false;
         loop {
             attempts += 1;
-            if limited {
-                self.window.acquire().await;
+            if limited && let Err(wait) = self.window.acquire(self.deadline).await {
+                let when = format!(
+                    "while waiting {} ms for the budget of {} operations per 10 s ({OPS_PER_10S_VAR})",
+                    wait.as_millis(),
+                    self.window.budget
+                );
+                return Err(self.deadline_message(operation, &when));
             }
             let generation = self.credential.generation();
             let remaining = self.deadline.saturating_duration_since(Instant::now());
