@@ -116,3 +116,17 @@ fn untrusted_ca_is_rejected() {
     assert!(stderr(&output).contains("MIDCORE_AZURE_CA_FILE"), "{}", stderr(&output));
     assert_eq!(fixture.emulator.stats().key_vault_requests, 0);
 }
+
+#[test]
+fn trace_log_hides_secret_and_tokens() {
+    let fixture = Fixture::new();
+    let mut env = fixture.client_secret_env();
+    env.push(("MIDCORE_LOG".to_owned(), "trace".to_owned()));
+    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "2"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(log.contains("TRACE") || log.contains("DEBUG"), "no log output to check");
+    assert!(!log.contains(&fixture.info().client_secret), "client secret in the log");
+    // Every access token the emulator issues starts with this encoded JWT header.
+    assert!(!log.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIs"), "access token in the log");
+}
