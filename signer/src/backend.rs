@@ -15,7 +15,9 @@ pub enum SignError {
         reason: String,
     },
     /// A signature came back that does not verify under the backend's public key.
-    #[error("signature from {key} does not verify under its own public key {key_id}; nothing was written")]
+    #[error(
+        "signature from {key} does not verify under its own public key {key_id}; nothing was written"
+    )]
     SelfCheckFailed {
         /// Key reference.
         key: String,
@@ -49,8 +51,10 @@ pub fn check_signature(
     digest: &Sha256Digest,
     signature: &[u8],
 ) -> Result<(), SignError> {
-    backend_key.verify_digest(digest, signature).map_err(|_| SignError::SelfCheckFailed {
-        key: key.to_owned(),
-        key_id: backend_key.key_id().to_string(),
-    })
+    backend_key
+        .verify_digest(digest, signature)
+        .map_err(|_| SignError::SelfCheckFailed {
+            key: key.to_owned(),
+            key_id: backend_key.key_id().to_string(),
+        })
 }

@@ -27,7 +27,9 @@ pub enum OpenError {
     #[error(transparent)]
     Local(#[from] LocalKeyError),
     /// The reference needs a backend this build does not include.
-    #[error("key reference {reference:?} needs the {feature:?} feature, which this build of midcore-sign does not include")]
+    #[error(
+        "key reference {reference:?} needs the {feature:?} feature, which this build of midcore-sign does not include"
+    )]
     NotBuilt {
         /// The reference.
         reference: String,
@@ -84,17 +86,25 @@ impl KeyInfo {
 }
 
 /// Opens the backend a key reference names. `auth` is the `--auth` value, if given.
-pub fn open_backend(reference: &str, auth: Option<&str>) -> Result<Box<dyn SigningBackend>, OpenError> {
+pub fn open_backend(
+    reference: &str,
+    auth: Option<&str>,
+) -> Result<Box<dyn SigningBackend>, OpenError> {
     if let Some(path) = reference.strip_prefix("local:") {
         if let Some(auth) = auth {
-            return Err(OpenError::AuthNotApplicable { reference: reference.to_owned(), auth: auth.to_owned() });
+            return Err(OpenError::AuthNotApplicable {
+                reference: reference.to_owned(),
+                auth: auth.to_owned(),
+            });
         }
         return Ok(Box::new(LocalKey::load(Path::new(path))?));
     }
     if reference.starts_with("azure-kv://") {
         return open_key_vault(reference, auth);
     }
-    Err(OpenError::UnknownScheme { reference: reference.to_owned() })
+    Err(OpenError::UnknownScheme {
+        reference: reference.to_owned(),
+    })
 }
 
 /// Returns what the backend reports about the key.
@@ -107,7 +117,10 @@ pub fn key_info(reference: &str, auth: Option<&str>) -> Result<KeyInfo, OpenErro
 }
 
 #[cfg(feature = "azure")]
-fn open_key_vault(reference: &str, auth: Option<&str>) -> Result<Box<dyn SigningBackend>, OpenError> {
+fn open_key_vault(
+    reference: &str,
+    auth: Option<&str>,
+) -> Result<Box<dyn SigningBackend>, OpenError> {
     crate::azure::open(reference, auth)
 }
 
@@ -117,11 +130,20 @@ fn key_vault_info(reference: &str, auth: Option<&str>) -> Result<KeyInfo, OpenEr
 }
 
 #[cfg(not(feature = "azure"))]
-fn open_key_vault(reference: &str, _auth: Option<&str>) -> Result<Box<dyn SigningBackend>, OpenError> {
-    Err(OpenError::NotBuilt { reference: reference.to_owned(), feature: "azure" })
+fn open_key_vault(
+    reference: &str,
+    _auth: Option<&str>,
+) -> Result<Box<dyn SigningBackend>, OpenError> {
+    Err(OpenError::NotBuilt {
+        reference: reference.to_owned(),
+        feature: "azure",
+    })
 }
 
 #[cfg(not(feature = "azure"))]
 fn key_vault_info(reference: &str, _auth: Option<&str>) -> Result<KeyInfo, OpenError> {
-    Err(OpenError::NotBuilt { reference: reference.to_owned(), feature: "azure" })
+    Err(OpenError::NotBuilt {
+        reference: reference.to_owned(),
+        feature: "azure",
+    })
 }

@@ -9,5 +9,6 @@
 pub mod backend;
 pub mod keyref;
 pub mod local;
+pub mod sign;
 #[cfg(feature = "azure")]
 pub mod azure;

@@ -67,13 +67,21 @@ impl fmt::Debug for LocalKey {
 impl LocalKey {
     /// Loads a `-----BEGIN PRIVATE KEY-----` PKCS#8 PEM file.
     pub fn load(path: &Path) -> Result<Self, LocalKeyError> {
-        let text = std::fs::read(path).map_err(|source| LocalKeyError::Io { path: path.to_owned(), source })?;
-        let invalid = |reason: String| LocalKeyError::InvalidKey { path: path.to_owned(), reason };
-        let der = decode_pem(&text, PEM_PRIVATE_LABEL).map_err(|e| {
-            invalid(format!("{e}; expected an unencrypted PKCS#8 RSA key as written by `midcore-sign keygen`"))
+        let text = std::fs::read(path).map_err(|source| LocalKeyError::Io {
+            path: path.to_owned(),
+            source,
         })?;
-        let key_pair =
-            KeyPair::from_pkcs8(&der).map_err(|e| invalid(format!("not a valid PKCS#8 RSA private key ({e})")))?;
+        let invalid = |reason: String| LocalKeyError::InvalidKey {
+            path: path.to_owned(),
+            reason,
+        };
+        let der = decode_pem(&text, PEM_PRIVATE_LABEL).map_err(|e| {
+            invalid(format!(
+                "{e}; expected an unencrypted PKCS#8 RSA key as written by `midcore-sign keygen`"
+            ))
+        })?;
+        let key_pair = KeyPair::from_pkcs8(&der)
+            .map_err(|e| invalid(format!("not a valid PKCS#8 RSA private key ({e})")))?;
         Self::from_key_pair(path.to_owned(), key_pair).map_err(invalid)
     }
 
@@ -103,7 +111,11 @@ impl LocalKey {
             .as_der()
             .map_err(|_| "the public key cannot be encoded as SubjectPublicKeyInfo".to_owned())?;
         let public_key = PublicKey::from_spki_der(spki.as_ref()).map_err(|e| e.to_string())?;
-        Ok(Self { path, key_pair, public_key })
+        Ok(Self {
+            path,
+            key_pair,
+            public_key,
+        })
     }
 
     /// Writes the private key (PKCS#8 PEM, mode 0600 on Unix, created new) and
@@ -113,10 +125,13 @@ impl LocalKey {
             let path = path.to_owned();
             move |source| LocalKeyError::Io { path, source }
         };
-        let pkcs8: Pkcs8V1Der<'static> = self.key_pair.as_der().map_err(|_| LocalKeyError::InvalidKey {
-            path: private_path.to_owned(),
-            reason: "aws-lc failed to encode the key as PKCS#8".to_owned(),
-        })?;
+        let pkcs8: Pkcs8V1Der<'static> =
+            self.key_pair
+                .as_der()
+                .map_err(|_| LocalKeyError::InvalidKey {
+                    path: private_path.to_owned(),
+                    reason: "aws-lc failed to encode the key as PKCS#8".to_owned(),
+                })?;
         let pem = encode_pem(PEM_PRIVATE_LABEL, pkcs8.as_ref());
 
         let mut options = std::fs::OpenOptions::new();
@@ -148,12 +163,18 @@ impl SigningBackend for LocalKey {
         let key = self.describe();
         let mut signatures = Vec::with_capacity(digests.len());
         for digest in digests {
-            let imported = Digest::import_less_safe(digest, &SHA256)
-                .map_err(|_| SignError::Backend { key: key.clone(), reason: "invalid digest length".to_owned() })?;
+            let imported =
+                Digest::import_less_safe(digest, &SHA256).map_err(|_| SignError::Backend {
+                    key: key.clone(),
+                    reason: "invalid digest length".to_owned(),
+                })?;
             let mut signature = vec![0u8; self.key_pair.public_modulus_len()];
-            self.key_pair.sign_digest(&RSA_PSS_SHA256, &imported, &mut signature).map_err(|_| {
-                SignError::Backend { key: key.clone(), reason: "aws-lc failed to sign".to_owned() }
-            })?;
+            self.key_pair
+                .sign_digest(&RSA_PSS_SHA256, &imported, &mut signature)
+                .map_err(|_| SignError::Backend {
+                    key: key.clone(),
+                    reason: "aws-lc failed to sign".to_owned(),
+                })?;
             check_signature(&self.public_key, &key, digest, &signature)?;
             signatures.push(signature);
         }

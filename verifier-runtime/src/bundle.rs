@@ -63,7 +63,10 @@ pub enum BundleError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io { path: path.to_owned(), source }
+    move |source| BundleError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Whether a bundle-relative path is one of the two files the manifest does not cover.
@@ -85,9 +88,15 @@ pub fn walk(root: &Path) -> Result<BTreeMap<String, WalkEntry>, BundleError> {
             let item = item.map_err(io_error(&folder))?;
             let name = item.file_name();
             let Some(name) = name.to_str() else {
-                return Err(BundleError::NonUtf8Name { path: folder.join(name) });
+                return Err(BundleError::NonUtf8Name {
+                    path: folder.join(name),
+                });
             };
-            let relative = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+            let relative = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}/{name}")
+            };
             let full = item.path();
             let metadata = std::fs::symlink_metadata(&full).map_err(io_error(&full))?;
             let file_type = metadata.file_type();
@@ -95,10 +104,21 @@ pub fn walk(root: &Path) -> Result<BTreeMap<String, WalkEntry>, BundleError> {
                 pending.push((full, relative, depth + 1));
             } else if file_type.is_symlink() {
                 let target = std::fs::read_link(&full).map_err(io_error(&full))?;
-                found.insert(relative, WalkEntry::Symlink { target: target.to_string_lossy().into_owned() });
+                found.insert(
+                    relative,
+                    WalkEntry::Symlink {
+                        target: target.to_string_lossy().into_owned(),
+                    },
+                );
             } else if file_type.is_file() {
                 if !is_manifest_file(&relative) {
-                    found.insert(relative, WalkEntry::File { size: metadata.len(), identity: identity(&metadata) });
+                    found.insert(
+                        relative,
+                        WalkEntry::File {
+                            size: metadata.len(),
+                            identity: identity(&metadata),
+                        },
+                    );
                 }
             } else {
                 found.insert(relative, WalkEntry::Special);
@@ -122,19 +142,40 @@ fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
 /// Opens a regular file without following a symbolic link in its last
 /// component, and checks that what was opened is a regular file.
 pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    let file = options.open(path)?;
+    let file = open_no_follow(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
     }
     Ok((file, metadata))
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let fd = openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    Ok(File::from(fd))
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    // NOTE: without O_NOFOLLOW, a link swapped in after the walk is followed here;
+    // the identity check against the walk's metadata is the only guard on this platform.
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link",
+        ));
+    }
+    File::open(path)
 }
 
 /// Reads a whole regular file (no symlink in the last component) of at most `limit` bytes.
@@ -143,13 +184,19 @@ pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     if metadata.len() > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("{} bytes is larger than the {limit}-byte limit", metadata.len()),
+            format!(
+                "{} bytes is larger than the {limit}-byte limit",
+                metadata.len()
+            ),
         ));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file grew past the size limit while being read"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file grew past the size limit while being read",
+        ));
     }
     Ok(bytes)
 }
@@ -176,7 +223,8 @@ pub fn hash_files(
     let mut order: Vec<usize> = (0..paths.len()).collect();
     order.sort_by(|&a, &b| paths[b].1.cmp(&paths[a].1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<FileDigest, BundleError>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<FileDigest, BundleError>>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
     let threads = threads.clamp(1, paths.len().max(1));
 
     std::thread::scope(|scope| {
@@ -185,7 +233,9 @@ pub fn hash_files(
                 let mut buffer = vec![0u8; HASH_BUFFER_LEN];
                 loop {
                     let position = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&index) = order.get(position) else { break };
+                    let Some(&index) = order.get(position) else {
+                        break;
+                    };
                     let full = root.join(&paths[index].0);
                     let result = hash_one(&full, &mut buffer);
                     if let Ok(mut slots) = results.lock() {
@@ -196,13 +246,18 @@ pub fn hash_files(
         }
     });
 
-    let slots = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let slots = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     slots
         .into_iter()
         .zip(paths)
         .map(|(slot, (path, _))| {
             slot.unwrap_or_else(|| {
-                Err(BundleError::Io { path: root.join(path), source: std::io::Error::other("hashing thread stopped early") })
+                Err(BundleError::Io {
+                    path: root.join(path),
+                    source: std::io::Error::other("hashing thread stopped early"),
+                })
             })
         })
         .collect()
@@ -217,15 +272,26 @@ fn hash_one(path: &Path, buffer: &mut [u8]) -> Result<FileDigest, BundleError> {
             Ok(0) => break,
             Ok(n) => n,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(BundleError::Io { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(BundleError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         };
         hasher.update(&buffer[..read]);
         size += read as u64;
     }
-    Ok(FileDigest { sha256: hasher.finish(), size, identity: identity(&metadata) })
+    Ok(FileDigest {
+        sha256: hasher.finish(),
+        size,
+        identity: identity(&metadata),
+    })
 }
 
 /// Number of hashing threads to use by default: one per available core.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(usize::from).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
 }

@@ -64,7 +64,9 @@ impl Default for Sha256 {
 impl Sha256 {
     /// Starts an empty hash.
     pub fn new() -> Self {
-        Self { context: digest::Context::new(&digest::SHA256) }
+        Self {
+            context: digest::Context::new(&digest::SHA256),
+        }
     }
 
     /// Adds `data` to the hash.
@@ -113,7 +115,9 @@ pub enum KeyError {
         reason: String,
     },
     /// The modulus is outside the accepted range.
-    #[error("RSA key of {bits} bits is not accepted: the modulus must be {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")]
+    #[error(
+        "RSA key of {bits} bits is not accepted: the modulus must be {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
+    )]
     UnsupportedKeySize {
         /// Modulus size of the rejected key.
         bits: u32,
@@ -181,7 +185,9 @@ impl FromStr for KeyId {
     type Err = KeyError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let invalid = || KeyError::InvalidKeyId { value: value.chars().take(100).collect() };
+        let invalid = || KeyError::InvalidKeyId {
+            value: value.chars().take(100).collect(),
+        };
         let hex_part = value.strip_prefix("sha256:").ok_or_else(invalid)?;
         let fingerprint = parse_lower_hex_32(hex_part).ok_or_else(invalid)?;
         Ok(Self(fingerprint))
@@ -209,7 +215,10 @@ pub struct PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicKey").field("key_id", &self.key_id).field("bits", &self.bits).finish()
+        f.debug_struct("PublicKey")
+            .field("key_id", &self.key_id)
+            .field("bits", &self.bits)
+            .finish()
     }
 }
 
@@ -219,7 +228,9 @@ impl PublicKey {
     /// Parses a SubjectPublicKeyInfo in canonical DER, rejecting other encodings,
     /// trailing bytes and moduli outside 2048 to 8192 bits.
     pub fn from_spki_der(spki_der: &[u8]) -> Result<Self, KeyError> {
-        let invalid = |reason: &str| KeyError::InvalidPublicKey { reason: reason.to_owned() };
+        let invalid = |reason: &str| KeyError::InvalidPublicKey {
+            reason: reason.to_owned(),
+        };
 
         // Step 1: parse as an RSA key; aws-lc also accepts the bare PKCS#1 form,
         // so the re-encoding below pins the input to canonical SPKI DER.
@@ -244,7 +255,12 @@ impl PublicKey {
         // Step 3: bind the key to the one verification algorithm.
         let parsed = ParsedPublicKey::new(PSS_SHA256, spki_der)
             .map_err(|e| invalid(&format!("aws-lc rejected the key for RSA-PSS ({e})")))?;
-        Ok(Self { spki_der: spki_der.to_vec(), key_id: KeyId::of_spki_der(spki_der), bits, parsed })
+        Ok(Self {
+            spki_der: spki_der.to_vec(),
+            key_id: KeyId::of_spki_der(spki_der),
+            bits,
+            parsed,
+        })
     }
 
     /// Parses a `-----BEGIN PUBLIC KEY-----` PEM block holding an RSA SubjectPublicKeyInfo.
@@ -283,23 +299,38 @@ impl PublicKey {
         self.check_len(signature)?;
         self.parsed
             .verify_sig(message, signature)
-            .map_err(|_| SignatureError::Invalid { key_id: self.key_id })
+            .map_err(|_| SignatureError::Invalid {
+                key_id: self.key_id,
+            })
     }
 
     /// Verifies an RSA-PSS-SHA256 signature (salt 32) given the SHA-256 digest of the message.
-    pub fn verify_digest(&self, digest: &Sha256Digest, signature: &[u8]) -> Result<(), SignatureError> {
+    pub fn verify_digest(
+        &self,
+        digest: &Sha256Digest,
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
         self.check_len(signature)?;
-        let imported = digest::Digest::import_less_safe(digest, &digest::SHA256)
-            .map_err(|_| SignatureError::Invalid { key_id: self.key_id })?;
+        let imported = digest::Digest::import_less_safe(digest, &digest::SHA256).map_err(|_| {
+            SignatureError::Invalid {
+                key_id: self.key_id,
+            }
+        })?;
         self.parsed
             .verify_digest_sig(&imported, signature)
-            .map_err(|_| SignatureError::Invalid { key_id: self.key_id })
+            .map_err(|_| SignatureError::Invalid {
+                key_id: self.key_id,
+            })
     }
 
     fn check_len(&self, signature: &[u8]) -> Result<(), SignatureError> {
         let expected = self.signature_len();
         if signature.len() != expected {
-            return Err(SignatureError::WrongLength { key_id: self.key_id, expected, actual: signature.len() });
+            return Err(SignatureError::WrongLength {
+                key_id: self.key_id,
+                expected,
+                actual: signature.len(),
+            });
         }
         Ok(())
     }
@@ -310,7 +341,9 @@ impl PublicKey {
 #[non_exhaustive]
 pub enum TrustError {
     /// The key's fingerprint is not pinned.
-    #[error("key {key_id} is not trusted: pin it with --trust (a public-key PEM or its key id) or add it to the embedding application's trust set")]
+    #[error(
+        "key {key_id} is not trusted: pin it with --trust (a public-key PEM or its key id) or add it to the embedding application's trust set"
+    )]
     Untrusted {
         /// Id of the rejected key.
         key_id: KeyId,
@@ -351,7 +384,9 @@ impl TrustedKeys {
         let trimmed = trim_ascii(text);
         if trimmed.starts_with(b"sha256:") {
             let id: KeyId = std::str::from_utf8(trimmed)
-                .map_err(|_| KeyError::InvalidKeyId { value: String::from_utf8_lossy(trimmed).into_owned() })?
+                .map_err(|_| KeyError::InvalidKeyId {
+                    value: String::from_utf8_lossy(trimmed).into_owned(),
+                })?
                 .parse()?;
             self.pin_id(id);
             return Ok(id);
@@ -380,7 +415,9 @@ impl TrustedKeys {
         if self.pinned.contains_key(&key.key_id()) {
             Ok(())
         } else {
-            Err(TrustError::Untrusted { key_id: key.key_id() })
+            Err(TrustError::Untrusted {
+                key_id: key.key_id(),
+            })
         }
     }
 
@@ -404,7 +441,10 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 pub fn decode_pem(pem: &[u8], label: &str) -> Result<Vec<u8>, KeyError> {
     let invalid = |reason: String| KeyError::InvalidPem { reason };
     if pem.len() > MAX_PEM_LEN {
-        return Err(invalid(format!("{} bytes is larger than the {MAX_PEM_LEN}-byte limit", pem.len())));
+        return Err(invalid(format!(
+            "{} bytes is larger than the {MAX_PEM_LEN}-byte limit",
+            pem.len()
+        )));
     }
     let text = std::str::from_utf8(pem).map_err(|_| invalid("not UTF-8 text".to_owned()))?;
     let begin = format!("-----BEGIN {label}-----");
@@ -425,7 +465,11 @@ pub fn decode_pem(pem: &[u8], label: &str) -> Result<Vec<u8>, KeyError> {
             ended = true;
             break;
         }
-        if line.len() > 76 || !line.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+        if line.len() > 76
+            || !line
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
             return Err(invalid("the body is not base64 in lines of at most 76 characters (PEM headers are not accepted)".to_owned()));
         }
         body.push_str(line);

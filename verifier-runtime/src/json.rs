@@ -124,7 +124,11 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
 
 /// Parses `input` as exactly one JSON value, allowing `max_depth` levels of nesting.
 pub fn parse_with_depth(input: &[u8], max_depth: usize) -> Result<Value, JsonError> {
-    let mut parser = Parser { input, position: 0, max_depth };
+    let mut parser = Parser {
+        input,
+        position: 0,
+        max_depth,
+    };
     parser.skip_whitespace();
     let value = parser.value(0)?;
     parser.skip_whitespace();
@@ -142,7 +146,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, reason: &'static str) -> JsonError {
-        JsonError::Syntax { offset: self.position, reason }
+        JsonError::Syntax {
+            offset: self.position,
+            reason,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -180,7 +187,10 @@ impl Parser<'_> {
 
     fn check_depth(&self, depth: usize) -> Result<(), JsonError> {
         if depth > self.max_depth {
-            return Err(JsonError::TooDeep { offset: self.position, max_depth: self.max_depth });
+            return Err(JsonError::TooDeep {
+                offset: self.position,
+                max_depth: self.max_depth,
+            });
         }
         Ok(())
     }
@@ -209,7 +219,10 @@ impl Parser<'_> {
             self.skip_whitespace();
             let value = self.value(depth)?;
             if object.contains_key(&key) {
-                return Err(JsonError::DuplicateKey { key, offset: key_offset });
+                return Err(JsonError::DuplicateKey {
+                    key,
+                    offset: key_offset,
+                });
             }
             object.insert(key, value);
             self.skip_whitespace();
@@ -276,7 +289,8 @@ impl Parser<'_> {
             self.skip_digits();
         }
         // The bytes matched above are ASCII, so this cannot fail.
-        let text = std::str::from_utf8(&self.input[start..self.position]).map_err(|_| self.error("invalid number"))?;
+        let text = std::str::from_utf8(&self.input[start..self.position])
+            .map_err(|_| self.error("invalid number"))?;
         Ok(Value::Number(Number(text.to_owned())))
     }
 
@@ -287,10 +301,15 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self.input.get(self.position..self.position + 4).ok_or_else(|| self.error("truncated \\u escape"))?;
+        let digits = self
+            .input
+            .get(self.position..self.position + 4)
+            .ok_or_else(|| self.error("truncated \\u escape"))?;
         let mut value = 0u32;
         for &digit in digits {
-            let nibble = (digit as char).to_digit(16).ok_or_else(|| self.error("invalid hex digit in \\u escape"))?;
+            let nibble = (digit as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid hex digit in \\u escape"))?;
             value = value * 16 + nibble;
         }
         self.position += 4;
@@ -311,7 +330,9 @@ impl Parser<'_> {
                 }
                 b'\\' => {
                     self.position += 1;
-                    let escape = self.peek().ok_or_else(|| self.error("unterminated escape"))?;
+                    let escape = self
+                        .peek()
+                        .ok_or_else(|| self.error("unterminated escape"))?;
                     self.position += 1;
                     let decoded = match escape {
                         b'"' => '"',
@@ -451,7 +472,9 @@ pub struct Fields<'a> {
 
 impl fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fields").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Fields")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -460,19 +483,33 @@ impl<'a> Fields<'a> {
     pub fn new(value: &'a Value, path: impl Into<String>) -> Result<Self, FieldError> {
         let path = path.into();
         match value {
-            Value::Object(object) => Ok(Self { object, path, taken: Vec::new() }),
-            other => Err(FieldError { path, reason: format!("expected an object, found {}", other.type_name()) }),
+            Value::Object(object) => Ok(Self {
+                object,
+                path,
+                taken: Vec::new(),
+            }),
+            other => Err(FieldError {
+                path,
+                reason: format!("expected an object, found {}", other.type_name()),
+            }),
         }
     }
 
     /// Path of a member, for error messages.
     pub fn member_path(&self, name: &str) -> String {
-        if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) }
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
     }
 
     /// Error for a member.
     pub fn error(&self, name: &str, reason: impl Into<String>) -> FieldError {
-        FieldError { path: self.member_path(name), reason: reason.into() }
+        FieldError {
+            path: self.member_path(name),
+            reason: reason.into(),
+        }
     }
 
     /// Takes an optional member.
@@ -484,14 +521,18 @@ impl<'a> Fields<'a> {
 
     /// Takes a required member.
     pub fn required(&mut self, name: &'a str) -> Result<&'a Value, FieldError> {
-        self.optional(name).ok_or_else(|| self.error(name, "missing required field"))
+        self.optional(name)
+            .ok_or_else(|| self.error(name, "missing required field"))
     }
 
     /// Takes a required string member.
     pub fn string(&mut self, name: &'a str) -> Result<&'a str, FieldError> {
         match self.required(name)? {
             Value::String(text) => Ok(text),
-            other => Err(self.error(name, format!("expected a string, found {}", other.type_name()))),
+            other => Err(self.error(
+                name,
+                format!("expected a string, found {}", other.type_name()),
+            )),
         }
     }
 
@@ -512,9 +553,18 @@ impl<'a> Fields<'a> {
     fn as_u64(&self, name: &str, value: &Value) -> Result<u64, FieldError> {
         match value {
             Value::Number(number) => number.as_u64().ok_or_else(|| {
-                self.error(name, format!("expected a plain non-negative integer, found {}", number.as_str()))
+                self.error(
+                    name,
+                    format!(
+                        "expected a plain non-negative integer, found {}",
+                        number.as_str()
+                    ),
+                )
             }),
-            other => Err(self.error(name, format!("expected an integer, found {}", other.type_name()))),
+            other => Err(self.error(
+                name,
+                format!("expected an integer, found {}", other.type_name()),
+            )),
         }
     }
 
@@ -522,7 +572,10 @@ impl<'a> Fields<'a> {
     pub fn bool(&mut self, name: &'a str) -> Result<bool, FieldError> {
         match self.required(name)? {
             Value::Bool(flag) => Ok(*flag),
-            other => Err(self.error(name, format!("expected a boolean, found {}", other.type_name()))),
+            other => Err(self.error(
+                name,
+                format!("expected a boolean, found {}", other.type_name()),
+            )),
         }
     }
 
@@ -530,7 +583,10 @@ impl<'a> Fields<'a> {
     pub fn object(&mut self, name: &'a str) -> Result<&'a Object, FieldError> {
         match self.required(name)? {
             Value::Object(object) => Ok(object),
-            other => Err(self.error(name, format!("expected an object, found {}", other.type_name()))),
+            other => Err(self.error(
+                name,
+                format!("expected an object, found {}", other.type_name()),
+            )),
         }
     }
 
@@ -556,7 +612,13 @@ mod tests {
     #[test]
     fn duplicate_keys_rejected() {
         let error = parse_str(r#"{"a":1,"b":2,"a":3}"#).unwrap_err();
-        assert_eq!(error, JsonError::DuplicateKey { key: "a".to_owned(), offset: 13 });
+        assert_eq!(
+            error,
+            JsonError::DuplicateKey {
+                key: "a".to_owned(),
+                offset: 13
+            }
+        );
     }
 
     #[test]
@@ -580,7 +642,10 @@ mod tests {
 
     #[test]
     fn surrogate_pair_decoded() {
-        assert_eq!(parse_str(r#""\ud83d\ude00""#).unwrap(), Value::String("\u{1F600}".to_owned()));
+        assert_eq!(
+            parse_str(r#""\ud83d\ude00""#).unwrap(),
+            Value::String("\u{1F600}".to_owned())
+        );
     }
 
     #[test]
@@ -620,8 +685,12 @@ mod tests {
 
     #[test]
     fn canonical_encoding_sorts_and_escapes() {
-        let value = parse_str("{ \"b\" : [1, true, null], \"a\" : \"x\\u0001\\\"\\\\/\u{e9}\" }").unwrap();
-        assert_eq!(to_canonical(&value), "{\"a\":\"x\\u0001\\\"\\\\/\u{e9}\",\"b\":[1,true,null]}".as_bytes());
+        let value =
+            parse_str("{ \"b\" : [1, true, null], \"a\" : \"x\\u0001\\\"\\\\/\u{e9}\" }").unwrap();
+        assert_eq!(
+            to_canonical(&value),
+            "{\"a\":\"x\\u0001\\\"\\\\/\u{e9}\",\"b\":[1,true,null]}".as_bytes()
+        );
     }
 
     #[test]

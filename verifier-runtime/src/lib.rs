@@ -5,8 +5,12 @@
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
 #![forbid(unsafe_code)]
 
+pub mod asar;
 pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod crypto;
 pub mod json;
+pub mod launch;
 pub mod manifest;
 pub mod sidecar;

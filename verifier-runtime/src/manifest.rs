@@ -44,7 +44,9 @@ pub enum ManifestError {
     #[error("{MANIFEST_PATH}: {0}")]
     Field(#[from] FieldError),
     /// The schema version is not one this verifier reads.
-    #[error("{MANIFEST_PATH}: schema_version {found} is not supported (this verifier reads version {SCHEMA_VERSION}); upgrade the verifier or sign with a matching signer")]
+    #[error(
+        "{MANIFEST_PATH}: schema_version {found} is not supported (this verifier reads version {SCHEMA_VERSION}); upgrade the verifier or sign with a matching signer"
+    )]
     UnsupportedSchema {
         /// Version found.
         found: u64,
@@ -158,7 +160,11 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
     }
     for component in path.split('/') {
         match component {
-            "" => return Err("empty path components ('//' or a trailing '/') are not allowed".to_owned()),
+            "" => {
+                return Err(
+                    "empty path components ('//' or a trailing '/') are not allowed".to_owned(),
+                );
+            }
             "." | ".." => return Err(format!("'{component}' components are not allowed")),
             _ => {}
         }
@@ -168,12 +174,18 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
 
 /// Finds two paths that differ only in letter case, which Windows and macOS
 /// would treat as one file. Returns the first pair found, in sorted order.
-pub fn find_case_collision<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<(String, String)> {
+pub fn find_case_collision<'a>(
+    paths: impl IntoIterator<Item = &'a str>,
+) -> Option<(String, String)> {
     let mut seen: BTreeMap<String, &'a str> = BTreeMap::new();
     for path in paths {
         let folded = path.to_lowercase();
         if let Some(previous) = seen.insert(folded, path) {
-            let (first, second) = if previous < path { (previous, path) } else { (path, previous) };
+            let (first, second) = if previous < path {
+                (previous, path)
+            } else {
+                (path, previous)
+            };
             return Some((first.to_owned(), second.to_owned()));
         }
     }
@@ -182,9 +194,13 @@ pub fn find_case_collision<'a>(paths: impl IntoIterator<Item = &'a str>) -> Opti
 
 fn hex_field(fields: &Fields<'_>, name: &str, value: &Value) -> Result<Sha256Digest, FieldError> {
     match value {
-        Value::String(text) => parse_lower_hex_32(text)
-            .ok_or_else(|| fields.error(name, "expected 64 lower-case hex digits (a SHA-256 digest)")),
-        other => Err(fields.error(name, format!("expected a hex string, found {}", other.type_name()))),
+        Value::String(text) => parse_lower_hex_32(text).ok_or_else(|| {
+            fields.error(name, "expected 64 lower-case hex digits (a SHA-256 digest)")
+        }),
+        other => Err(fields.error(
+            name,
+            format!("expected a hex string, found {}", other.type_name()),
+        )),
     }
 }
 
@@ -197,7 +213,10 @@ fn quoted(path: &str) -> String {
 fn label(fields: &mut Fields<'_>, name: &'static str) -> Result<String, FieldError> {
     let text = fields.string(name)?;
     if text.is_empty() || text.len() > MAX_LABEL_LEN || text.chars().any(char::is_control) {
-        return Err(fields.error(name, format!("must be 1 to {MAX_LABEL_LEN} bytes without control characters")));
+        return Err(fields.error(
+            name,
+            format!("must be 1 to {MAX_LABEL_LEN} bytes without control characters"),
+        ));
     }
     Ok(text.to_owned())
 }
@@ -207,7 +226,9 @@ fn label(fields: &mut Fields<'_>, name: &'static str) -> Result<String, FieldErr
 /// The signature is NOT checked here; see [`crate::launch::verify_manifest`].
 pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError> {
     if bytes.len() as u64 > MAX_MANIFEST_LEN {
-        return Err(ManifestError::TooLarge { len: bytes.len() as u64 });
+        return Err(ManifestError::TooLarge {
+            len: bytes.len() as u64,
+        });
     }
 
     // Step 1: strict JSON, then require the one canonical encoding.
@@ -215,24 +236,38 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError>
     let mut canonical = json::to_canonical(&value);
     canonical.push(b'\n');
     if canonical != bytes {
-        let offset = canonical.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(canonical.len().min(bytes.len()));
+        let offset = canonical
+            .iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(bytes.len()));
         return Err(ManifestError::NotCanonical { offset });
     }
 
     // Step 2: split off the signature; the rest is exactly what was signed.
     let Value::Object(mut object) = value else {
-        return Err(FieldError { path: "(top level)".to_owned(), reason: "expected an object".to_owned() }.into());
+        return Err(FieldError {
+            path: "(top level)".to_owned(),
+            reason: "expected an object".to_owned(),
+        }
+        .into());
     };
-    let signature_value = object
-        .remove("signature")
-        .ok_or_else(|| FieldError { path: "signature".to_owned(), reason: "missing required field; the manifest is unsigned".to_owned() })?;
+    let signature_value = object.remove("signature").ok_or_else(|| FieldError {
+        path: "signature".to_owned(),
+        reason: "missing required field; the manifest is unsigned".to_owned(),
+    })?;
     let signed = Value::Object(object);
     let signed_bytes = json::to_canonical(&signed);
     let (signature_algorithm, signature) = parse_signature(&signature_value, "signature")?;
 
     // Step 3: typed fields.
     let manifest = manifest_from_value(&signed)?;
-    Ok(UnverifiedManifest { manifest, signed_bytes, signature_algorithm, signature })
+    Ok(UnverifiedManifest {
+        manifest,
+        signed_bytes,
+        signature_algorithm,
+        signature,
+    })
 }
 
 /// Parses a `{"algorithm": ..., "value": base64}` signature object.
@@ -256,11 +291,16 @@ fn manifest_from_value(value: &Value) -> Result<Manifest, ManifestError> {
     }
 
     let key_id_text = fields.string("key_id")?;
-    let key_id: KeyId = key_id_text.parse().map_err(|e: crate::crypto::KeyError| fields.error("key_id", e.to_string()))?;
+    let key_id: KeyId = key_id_text
+        .parse()
+        .map_err(|e: crate::crypto::KeyError| fields.error("key_id", e.to_string()))?;
 
     let product_value = fields.required("product")?;
     let mut product_fields = Fields::new(product_value, "product")?;
-    let product = Product { name: label(&mut product_fields, "name")?, version: label(&mut product_fields, "version")? };
+    let product = Product {
+        name: label(&mut product_fields, "name")?,
+        version: label(&mut product_fields, "version")?,
+    };
     product_fields.finish()?;
 
     let source_date_epoch = fields.optional_u64("source_date_epoch")?;
@@ -272,22 +312,50 @@ fn manifest_from_value(value: &Value) -> Result<Manifest, ManifestError> {
     let mut archives = BTreeMap::new();
     for (path, archive_value) in archives_object {
         let field_path = format!("archives[{}]", quoted(path));
-        check_relative_path(path).map_err(|reason| FieldError { path: field_path.clone(), reason })?;
+        check_relative_path(path).map_err(|reason| FieldError {
+            path: field_path.clone(),
+            reason,
+        })?;
         if !files.contains_key(path) {
-            return Err(FieldError { path: field_path, reason: "the archive is not listed in files".to_owned() }.into());
+            return Err(FieldError {
+                path: field_path,
+                reason: "the archive is not listed in files".to_owned(),
+            }
+            .into());
         }
         archives.insert(path.clone(), parse_archive(archive_value, &field_path)?);
     }
 
     fields.finish()?;
-    Ok(Manifest { product, key_id, source_date_epoch, files, archives })
+    let manifest = Manifest {
+        product,
+        key_id,
+        source_date_epoch,
+        files,
+        archives,
+    };
+    if let Some(path) = manifest
+        .unpacked_paths()
+        .into_iter()
+        .find(|path| !manifest.files.contains_key(path))
+    {
+        return Err(FieldError {
+            path: format!("files[{}]", quoted(&path)),
+            reason: "missing, although an archive lists it as an unpacked entry".to_owned(),
+        }
+        .into());
+    }
+    Ok(manifest)
 }
 
 fn parse_files(object: &Object) -> Result<BTreeMap<String, FileRecord>, ManifestError> {
     let mut files = BTreeMap::new();
     for (path, value) in object {
         let field_path = format!("files[{}]", quoted(path));
-        check_relative_path(path).map_err(|reason| FieldError { path: field_path.clone(), reason })?;
+        check_relative_path(path).map_err(|reason| FieldError {
+            path: field_path.clone(),
+            reason,
+        })?;
         let mut fields = Fields::new(value, field_path)?;
         let sha256_value = fields.required("sha256")?;
         let sha256 = hex_field(&fields, "sha256", sha256_value)?;
@@ -314,11 +382,18 @@ fn parse_archive(value: &Value, field_path: &str) -> Result<ArchiveRecord, Manif
     let mut entries = BTreeMap::new();
     for (entry_path, entry_value) in entries_object {
         let entry_field = format!("{field_path}.entries[{}]", quoted(entry_path));
-        check_relative_path(entry_path).map_err(|reason| FieldError { path: entry_field.clone(), reason })?;
+        check_relative_path(entry_path).map_err(|reason| FieldError {
+            path: entry_field.clone(),
+            reason,
+        })?;
         entries.insert(entry_path.clone(), parse_entry(entry_value, &entry_field)?);
     }
     fields.finish()?;
-    Ok(ArchiveRecord { header_sha256, header_size, entries })
+    Ok(ArchiveRecord {
+        header_sha256,
+        header_size,
+        entries,
+    })
 }
 
 fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, ManifestError> {
@@ -331,9 +406,18 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
             let expected_blocks = block_count(size);
             let blocks = match fields.optional("blocks") {
                 None if expected_blocks == 1 => vec![sha256],
-                None => return Err(fields.error("blocks", "required for files larger than one 4 MiB block").into()),
+                None => {
+                    return Err(fields
+                        .error("blocks", "required for files larger than one 4 MiB block")
+                        .into());
+                }
                 Some(_) if expected_blocks == 1 => {
-                    return Err(fields.error("blocks", "must be absent for files of at most one 4 MiB block").into());
+                    return Err(fields
+                        .error(
+                            "blocks",
+                            "must be absent for files of at most one 4 MiB block",
+                        )
+                        .into());
                 }
                 Some(Value::Array(items)) => {
                     let mut blocks = Vec::with_capacity(items.len());
@@ -343,12 +427,23 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
                     blocks
                 }
                 Some(other) => {
-                    return Err(fields.error("blocks", format!("expected an array, found {}", other.type_name())).into());
+                    return Err(fields
+                        .error(
+                            "blocks",
+                            format!("expected an array, found {}", other.type_name()),
+                        )
+                        .into());
                 }
             };
             if blocks.len() as u64 != expected_blocks {
                 return Err(fields
-                    .error("blocks", format!("{} block hashes listed, but a {size}-byte file has {expected_blocks}", blocks.len()))
+                    .error(
+                        "blocks",
+                        format!(
+                            "{} block hashes listed, but a {size}-byte file has {expected_blocks}",
+                            blocks.len()
+                        ),
+                    )
                     .into());
             }
             let unpacked = match fields.optional("unpacked") {
@@ -356,14 +451,28 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
                 Some(Value::Bool(true)) => true,
                 Some(_) => return Err(fields.error("unpacked", "must be true or absent").into()),
             };
-            ArchiveEntryRecord::File { size, sha256, blocks, unpacked }
+            ArchiveEntryRecord::File {
+                size,
+                sha256,
+                blocks,
+                unpacked,
+            }
         }
         "link" => {
             let target = fields.string("target")?;
             check_relative_path(target).map_err(|reason| fields.error("target", reason))?;
-            ArchiveEntryRecord::Link { target: target.to_owned() }
+            ArchiveEntryRecord::Link {
+                target: target.to_owned(),
+            }
         }
-        other => return Err(fields.error("type", format!("expected \"file\" or \"link\", found {}", quoted(other))).into()),
+        other => {
+            return Err(fields
+                .error(
+                    "type",
+                    format!("expected \"file\" or \"link\", found {}", quoted(other)),
+                )
+                .into());
+        }
     };
     fields.finish()?;
     Ok(record)
@@ -400,21 +509,33 @@ impl Manifest {
             }
             let mut object = Object::new();
             object.insert("entries".to_owned(), Value::Object(entries));
-            object.insert("header_sha256".to_owned(), digest_value(&archive.header_sha256));
-            object.insert("header_size".to_owned(), json::number_u64(archive.header_size));
+            object.insert(
+                "header_sha256".to_owned(),
+                digest_value(&archive.header_sha256),
+            );
+            object.insert(
+                "header_size".to_owned(),
+                json::number_u64(archive.header_size),
+            );
             archives.insert(path.clone(), Value::Object(object));
         }
 
         let mut product = Object::new();
         product.insert("name".to_owned(), Value::String(self.product.name.clone()));
-        product.insert("version".to_owned(), Value::String(self.product.version.clone()));
+        product.insert(
+            "version".to_owned(),
+            Value::String(self.product.version.clone()),
+        );
 
         let mut top = Object::new();
         top.insert("archives".to_owned(), Value::Object(archives));
         top.insert("files".to_owned(), Value::Object(files));
         top.insert("key_id".to_owned(), Value::String(self.key_id.to_string()));
         top.insert("product".to_owned(), Value::Object(product));
-        top.insert("schema_version".to_owned(), json::number_u64(SCHEMA_VERSION));
+        top.insert(
+            "schema_version".to_owned(),
+            json::number_u64(SCHEMA_VERSION),
+        );
         if let Some(epoch) = self.source_date_epoch {
             top.insert("source_date_epoch".to_owned(), json::number_u64(epoch));
         }
@@ -455,17 +576,31 @@ impl Manifest {
 /// The signature object written into signed files.
 pub(crate) fn signature_value(signature: &[u8]) -> Value {
     let mut object = Object::new();
-    object.insert("algorithm".to_owned(), Value::String(SIGNATURE_ALGORITHM.to_owned()));
-    object.insert("value".to_owned(), Value::String(base64::engine::general_purpose::STANDARD.encode(signature)));
+    object.insert(
+        "algorithm".to_owned(),
+        Value::String(SIGNATURE_ALGORITHM.to_owned()),
+    );
+    object.insert(
+        "value".to_owned(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(signature)),
+    );
     Value::Object(object)
 }
 
 fn entry_value(record: &ArchiveEntryRecord) -> Value {
     let mut object = Object::new();
     match record {
-        ArchiveEntryRecord::File { size, sha256, blocks, unpacked } => {
+        ArchiveEntryRecord::File {
+            size,
+            sha256,
+            blocks,
+            unpacked,
+        } => {
             if blocks.len() > 1 {
-                object.insert("blocks".to_owned(), Value::Array(blocks.iter().map(digest_value).collect()));
+                object.insert(
+                    "blocks".to_owned(),
+                    Value::Array(blocks.iter().map(digest_value).collect()),
+                );
             }
             object.insert("sha256".to_owned(), digest_value(sha256));
             object.insert("size".to_owned(), json::number_u64(*size));

@@ -1,1 +1,35 @@
-fn main() {}
+//! `midcore-verify`: the launch check, sidecar checks and the runner sandbox on the command line.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use midcore_verifier::cli::{self, LaunchArgs, WasmArgs};
+
+/// Verify a signed Midcore bundle before it runs.
+#[derive(Debug, Parser)]
+#[command(name = "midcore-verify", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter for diagnostics on stderr (e.g. `debug`); also read from `MIDCORE_LOG`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the manifest signature and every covered file; optionally exec COMMAND when verified.
+    Launch(LaunchArgs),
+    /// Check a WASM module's sidecar, and with --bundle its entry in the verified manifest.
+    Wasm(WasmArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging(cli.log.as_deref());
+    match cli.command {
+        Command::Launch(args) => cli::launch(args),
+        Command::Wasm(args) => cli::wasm(args),
+    }
+}

@@ -1,0 +1,609 @@
+//! End-to-end: sign real Electron archives with `midcore-sign` and check them
+//! with `midcore-verify launch`, through the real binaries.
+#![allow(clippy::unwrap_used, reason = "test setup fails loudly")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Folder with the workspace's built binaries (`target/<profile>`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // The test binary is target/<profile>/deps/<name>.
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(binary(name))
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("TF_BUILD")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/electron-asar")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_tree(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).unwrap();
+            make_writable(&target);
+        }
+    }
+}
+
+#[allow(
+    clippy::permissions_set_readonly_false,
+    reason = "fixtures are read-only; tests edit their copies"
+)]
+fn make_writable(path: &Path) {
+    let mut permissions = std::fs::metadata(path).unwrap().permissions();
+    permissions.set_readonly(false);
+    std::fs::set_permissions(path, permissions).unwrap();
+}
+
+struct Signed {
+    _dir: tempfile::TempDir,
+    bundle: PathBuf,
+    public_key: PathBuf,
+    private_key: PathBuf,
+}
+
+fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
+    let private_key = dir.join("dev.key.pem");
+    let public_key = dir.join("dev.pub.pem");
+    let output = run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            private_key.to_str().unwrap(),
+            "--public",
+            public_key.to_str().unwrap(),
+            "--bits",
+            "2048",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    (private_key, public_key)
+}
+
+fn sign(bundle: &Path, private_key: &Path) -> Output {
+    let key = format!("local:{}", private_key.display());
+    run(
+        "midcore-sign",
+        &[
+            "sign",
+            bundle.to_str().unwrap(),
+            "--key",
+            &key,
+            "--product",
+            "e2e",
+            "--version",
+            "1.0.0",
+        ],
+    )
+}
+
+/// A bundle with a real archive and its `.unpacked` folder, a loose file and
+/// a WASM module, signed with a throwaway key generated for this test.
+fn signed_bundle(archive: &str) -> Signed {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("resources");
+    std::fs::create_dir_all(bundle.join("local-compute/runners")).unwrap();
+    std::fs::copy(
+        fixtures().join("expected").join(archive),
+        bundle.join("app.asar"),
+    )
+    .unwrap();
+    make_writable(&bundle.join("app.asar"));
+    let unpacked = fixtures()
+        .join("expected")
+        .join(format!("{archive}.unpacked"));
+    if unpacked.exists() {
+        copy_tree(&unpacked, &bundle.join("app.asar.unpacked"));
+    }
+    std::fs::write(bundle.join("loose.txt"), b"loose file\n").unwrap();
+    std::fs::write(
+        bundle.join("local-compute/runners/echo.wasm"),
+        b"\0asm\x01\0\0\0",
+    )
+    .unwrap();
+
+    let (private_key, public_key) = keygen(dir.path());
+    let output = sign(&bundle, &private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    Signed {
+        _dir: dir,
+        bundle,
+        public_key,
+        private_key,
+    }
+}
+
+fn launch(signed: &Signed, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "launch",
+        signed.bundle.to_str().unwrap(),
+        "--trust",
+        signed.public_key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run("midcore-verify", &args)
+}
+
+fn listed_files(bundle: &Path) -> Vec<String> {
+    let bytes = std::fs::read(bundle.join("build/integrity.json")).unwrap();
+    let parsed = midcore_verifier::manifest::parse_manifest(&bytes).unwrap();
+    parsed.manifest.files.keys().cloned().collect()
+}
+
+#[test]
+fn fixture_archives_sign_and_verify() {
+    for archive in [
+        "packthis.asar",
+        "packthis-unpack.asar",
+        "packthis-unpack-dir.asar",
+        "packthis-all-unpacked.asar",
+        "packthis-unicode-path.asar",
+        "packthis-object-prototype.asar",
+        "packthis-transformed.asar",
+    ] {
+        let signed = signed_bundle(archive);
+        for mode in ["full", "lazy"] {
+            let output = launch(&signed, &["--mode", mode]);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{archive} ({mode}): {}",
+                text(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn any_changed_byte_refused_naming_file() {
+    let signed = signed_bundle("packthis-unpack.asar");
+    for path in listed_files(&signed.bundle) {
+        let full = signed.bundle.join(&path);
+        let original = std::fs::read(&full).unwrap();
+        for position in [0, original.len() / 2, original.len().saturating_sub(1)] {
+            if original.is_empty() {
+                break;
+            }
+            let mut changed = original.clone();
+            changed[position] ^= 0x01;
+            std::fs::write(&full, &changed).unwrap();
+            let output = launch(&signed, &[]);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{path} byte {position}: {}",
+                text(&output)
+            );
+            assert!(
+                text(&output).contains(&format!("modified: {path}")),
+                "{path}: {}",
+                text(&output)
+            );
+        }
+        std::fs::write(&full, &original).unwrap();
+    }
+    assert_eq!(launch(&signed, &[]).status.code(), Some(0));
+}
+
+#[test]
+fn every_byte_of_archive_checked() {
+    // Flip each byte of the archive in turn, through the library to keep it fast.
+    let signed = signed_bundle("packthis-unpack.asar");
+    let mut trusted = midcore_verifier::crypto::TrustedKeys::new();
+    trusted
+        .pin_text(&std::fs::read(&signed.public_key).unwrap())
+        .unwrap();
+    let archive = signed.bundle.join("app.asar");
+    let original = std::fs::read(&archive).unwrap();
+    let options = midcore_verifier::launch::LaunchOptions {
+        mode: midcore_verifier::launch::Mode::Full,
+        threads: Some(1),
+    };
+    for position in 0..original.len() {
+        let mut changed = original.clone();
+        changed[position] ^= 0x80;
+        std::fs::write(&archive, &changed).unwrap();
+        let result = midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options);
+        assert!(
+            result.is_err(),
+            "a change at byte {position} of app.asar was not detected"
+        );
+    }
+    std::fs::write(&archive, &original).unwrap();
+}
+
+#[test]
+fn deleted_file_refused_as_missing() {
+    let signed = signed_bundle("packthis-unpack.asar");
+    for path in listed_files(&signed.bundle) {
+        let full = signed.bundle.join(&path);
+        let original = std::fs::read(&full).unwrap();
+        std::fs::remove_file(&full).unwrap();
+        let output = launch(&signed, &["--mode", "lazy"]);
+        assert_eq!(output.status.code(), Some(1), "{path}: {}", text(&output));
+        assert!(
+            text(&output).contains(&format!("missing: {path}")),
+            "{path}: {}",
+            text(&output)
+        );
+        std::fs::write(&full, &original).unwrap();
+    }
+}
+
+#[test]
+fn added_file_refused_as_unexpected() {
+    let signed = signed_bundle("packthis.asar");
+    for path in [
+        "extra.js",
+        "app.asar.unpacked/injected.node",
+        "local-compute/runners/evil.wasm",
+        "build/other.json",
+    ] {
+        let full = signed.bundle.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, b"payload").unwrap();
+        let output = launch(&signed, &["--mode", "lazy"]);
+        assert_eq!(output.status.code(), Some(1), "{path}: {}", text(&output));
+        assert!(
+            text(&output).contains(&format!("unexpected: {path}")),
+            "{path}: {}",
+            text(&output)
+        );
+        std::fs::remove_file(&full).unwrap();
+    }
+}
+
+#[test]
+fn missing_sidecar_refused() {
+    let signed = signed_bundle("packthis.asar");
+    std::fs::remove_file(signed.bundle.join("local-compute/runners/echo.wasm.sig")).unwrap();
+    let output = launch(&signed, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("missing: local-compute/runners/echo.wasm.sig"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_leaving_bundle_refused() {
+    let signed = signed_bundle("packthis.asar");
+    std::os::unix::fs::symlink("/etc/passwd", signed.bundle.join("escape.js")).unwrap();
+    let output = launch(&signed, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("unexpected: escape.js"),
+        "{}",
+        text(&output)
+    );
+
+    let output = sign(&signed.bundle, &signed.private_key);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("escape.js: symbolic links are not supported"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn json_report_lists_drift() {
+    let signed = signed_bundle("packthis-unpack.asar");
+    std::fs::write(signed.bundle.join("loose.txt"), b"LOOSE FILE\n").unwrap();
+    let output = launch(&signed, &["--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "refused");
+    assert!(report["key_id"].as_str().unwrap().starts_with("sha256:"));
+    assert!(report["files_checked"].as_u64().unwrap() > 0);
+    assert!(report["bytes_hashed"].as_u64().unwrap() > 0);
+    let drift = report["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{report}");
+    assert_eq!(drift[0]["path"], "loose.txt");
+    assert_eq!(drift[0]["kind"], "modified");
+    assert!(drift[0]["expected"].is_string());
+    assert!(drift[0]["actual"].is_string());
+}
+
+#[test]
+fn development_mode_reports_and_continues() {
+    let signed = signed_bundle("packthis.asar");
+    std::fs::write(signed.bundle.join("loose.txt"), b"changed\n").unwrap();
+    let output = launch(
+        &signed,
+        &["--development", "--", "sh", "-c", "echo shell-started"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains("size_mismatch: loose.txt"));
+    assert!(text(&output).contains("shell-started"));
+}
+
+#[test]
+fn command_runs_only_when_verified() {
+    let signed = signed_bundle("packthis.asar");
+    let output = launch(&signed, &["--", "sh", "-c", "echo shell-started; exit 7"]);
+    assert_eq!(output.status.code(), Some(7), "{}", text(&output));
+    assert!(text(&output).contains("shell-started"));
+
+    std::fs::write(signed.bundle.join("loose.txt"), b"changed!!!!\n").unwrap();
+    let output = launch(&signed, &["--", "sh", "-c", "echo shell-started"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!text(&output).contains("shell-started"));
+}
+
+#[test]
+fn key_id_trust_accepted_and_wrong_key_refused() {
+    let signed = signed_bundle("packthis.asar");
+    let key =
+        midcore_verifier::crypto::PublicKey::from_pem(&std::fs::read(&signed.public_key).unwrap())
+            .unwrap();
+    let by_id = run(
+        "midcore-verify",
+        &[
+            "launch",
+            signed.bundle.to_str().unwrap(),
+            "--trust",
+            &key.key_id().to_string(),
+        ],
+    );
+    assert_eq!(by_id.status.code(), Some(0), "{}", text(&by_id));
+
+    let other = format!("sha256:{}", "ab".repeat(32));
+    let refused = run(
+        "midcore-verify",
+        &["launch", signed.bundle.to_str().unwrap(), "--trust", &other],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("is not trusted"),
+        "{}",
+        text(&refused)
+    );
+}
+
+#[test]
+fn usage_and_io_errors_exit_two() {
+    let any_key = format!("sha256:{}", "00".repeat(32));
+    let missing = run(
+        "midcore-verify",
+        &["launch", "/nonexistent/bundle", "--trust", &any_key],
+    );
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    let no_trust = run("midcore-verify", &["launch", "/tmp"]);
+    assert_eq!(no_trust.status.code(), Some(2));
+    let bad_trust = run(
+        "midcore-verify",
+        &["launch", "/tmp", "--trust", "sha256:xyz"],
+    );
+    assert_eq!(bad_trust.status.code(), Some(2));
+    assert!(
+        text(&bad_trust).contains("invalid key id"),
+        "{}",
+        text(&bad_trust)
+    );
+}
+
+#[test]
+fn wasm_command_checks_sidecar_and_manifest() {
+    let signed = signed_bundle("packthis.asar");
+    let module = signed.bundle.join("local-compute/runners/echo.wasm");
+    let module_arg = module.to_str().unwrap();
+    let trust = signed.public_key.to_str().unwrap();
+    let bundle = signed.bundle.to_str().unwrap();
+
+    let alone = run("midcore-verify", &["wasm", module_arg, "--trust", trust]);
+    assert_eq!(alone.status.code(), Some(0), "{}", text(&alone));
+    let in_bundle = run(
+        "midcore-verify",
+        &["wasm", module_arg, "--trust", trust, "--bundle", bundle],
+    );
+    assert_eq!(in_bundle.status.code(), Some(0), "{}", text(&in_bundle));
+
+    std::fs::write(&module, b"\0asm\x01\0\0\0\0").unwrap();
+    let changed = run("midcore-verify", &["wasm", module_arg, "--trust", trust]);
+    assert_eq!(changed.status.code(), Some(1));
+    assert!(
+        text(&changed).contains("does not verify"),
+        "{}",
+        text(&changed)
+    );
+    let changed_in_bundle = run(
+        "midcore-verify",
+        &["wasm", module_arg, "--trust", trust, "--bundle", bundle],
+    );
+    assert_eq!(changed_in_bundle.status.code(), Some(1));
+    assert!(
+        text(&changed_in_bundle).contains("differs from the signed manifest"),
+        "{}",
+        text(&changed_in_bundle)
+    );
+}
+
+#[test]
+fn resigning_gives_identical_signed_bytes() {
+    let signed = signed_bundle("packthis-unpack-dir.asar");
+    let first = std::fs::read(signed.bundle.join("build/integrity.json")).unwrap();
+    let output = sign(&signed.bundle, &signed.private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    let second = std::fs::read(signed.bundle.join("build/integrity.json")).unwrap();
+    let first = midcore_verifier::manifest::parse_manifest(&first).unwrap();
+    let second = midcore_verifier::manifest::parse_manifest(&second).unwrap();
+    // Sidecars are re-signed with a fresh PSS salt, so their own hashes differ; all else is identical.
+    let strip = |mut manifest: midcore_verifier::manifest::Manifest| {
+        manifest
+            .files
+            .retain(|path, _| !path.ends_with(".wasm.sig"));
+        manifest.signed_bytes()
+    };
+    assert_eq!(strip(first.manifest), strip(second.manifest));
+}
+
+#[test]
+fn hostile_fixture_archives_not_signed() {
+    for archive in [
+        "input/bad-symlink.asar",
+        "electron-spec/cyclic-link.asar",
+        "electron-spec/cyclic-link2.asar",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("resources");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::copy(fixtures().join(archive), bundle.join("app.asar")).unwrap();
+        let (private_key, _) = keygen(dir.path());
+        let output = sign(&bundle, &private_key);
+        assert!(!output.status.success(), "{archive} was signed");
+        assert!(
+            text(&output).contains("app.asar"),
+            "{archive}: {}",
+            text(&output)
+        );
+        assert!(
+            text(&output).to_lowercase().contains("link"),
+            "{archive}: {}",
+            text(&output)
+        );
+        assert!(!bundle.join("build/integrity.json").exists());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn keygen_writes_private_key_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (private_key, public_key) = keygen(dir.path());
+    let mode = std::fs::metadata(&private_key)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            private_key.to_str().unwrap(),
+            "--public",
+            public_key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "keygen overwrote an existing private key"
+    );
+    let small_private = dir.path().join("s.pem");
+    let small_public = dir.path().join("s.pub");
+    let small = run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            small_private.to_str().unwrap(),
+            "--public",
+            small_public.to_str().unwrap(),
+            "--bits",
+            "1024",
+        ],
+    );
+    assert!(!small.status.success());
+    assert!(
+        text(&small).contains("--bits 1024 is not supported"),
+        "{}",
+        text(&small)
+    );
+}
+
+#[test]
+fn lazy_reader_fails_on_changed_block() {
+    use std::io::Read;
+    let signed = signed_bundle("packthis.asar");
+    let mut trusted = midcore_verifier::crypto::TrustedKeys::new();
+    trusted
+        .pin_text(&std::fs::read(&signed.public_key).unwrap())
+        .unwrap();
+    let options = midcore_verifier::launch::LaunchOptions {
+        mode: midcore_verifier::launch::Mode::Lazy,
+        threads: None,
+    };
+
+    let verified =
+        midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
+    let mut good = String::new();
+    verified
+        .open_packed("app.asar", "file0.txt")
+        .unwrap()
+        .read_to_string(&mut good)
+        .unwrap();
+    assert_eq!(good.trim_end(), "file0 content");
+    drop(verified);
+
+    // Change the last byte of the archive, which belongs to a packed entry's
+    // data: lazy mode still starts, but reading that entry fails.
+    let archive_path = signed.bundle.join("app.asar");
+    let mut bytes = std::fs::read(&archive_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x20;
+    std::fs::write(&archive_path, &bytes).unwrap();
+    let verified =
+        midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
+    let manifest = verified.manifest().manifest();
+    let mut failures = 0;
+    for (entry_path, record) in &manifest.archives["app.asar"].entries {
+        if !matches!(
+            record,
+            midcore_verifier::manifest::ArchiveEntryRecord::File {
+                unpacked: false,
+                ..
+            }
+        ) {
+            continue;
+        }
+        let mut content = Vec::new();
+        if let Err(error) = verified
+            .open_packed("app.asar", entry_path)
+            .unwrap()
+            .read_to_end(&mut content)
+        {
+            assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+            assert!(error.to_string().contains(entry_path), "{error}");
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 1, "exactly the changed entry fails to read");
+}

@@ -1,0 +1,642 @@
+//! The launch check: is this bundle exactly what the release key signed?
+//!
+//! An embedding application calls [`check_bundle`] before it loads anything
+//! from the bundle. Only this module constructs [`VerifiedManifest`] and
+//! [`VerifiedBundle`], so holding one proves the checks ran.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::asar::{Archive, EntryDigest, VerifiedEntryReader};
+use crate::bundle::{self, BundleError, WalkEntry};
+use crate::crypto::{KeyId, PublicKey, SIGNATURE_ALGORITHM, TrustedKeys};
+use crate::manifest::{
+    self, ArchiveEntryRecord, ArchiveRecord, FileRecord, MANIFEST_PATH, Manifest, PUBLIC_KEY_PATH,
+    UnverifiedManifest,
+};
+
+/// Largest public-key PEM accepted, in bytes.
+const MAX_PUBLIC_KEY_LEN: u64 = 64 * 1024;
+
+/// Folder, relative to the bundle, that holds runner modules. Lazy mode leaves
+/// `*.wasm` files here to the runner loader, which checks each in full.
+pub const RUNNERS_DIR: &str = "local-compute/runners";
+
+/// How much of the bundle the launch check hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Hash every covered byte.
+    #[default]
+    Full,
+    /// Check the signature, ASAR headers, the file set and sizes, and hash only
+    /// files the shell reads without going through the verifier.
+    Lazy,
+}
+
+impl Mode {
+    /// Name as used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Lazy => "lazy",
+        }
+    }
+}
+
+/// Options for [`check_bundle`].
+#[derive(Clone, Debug, Default)]
+pub struct LaunchOptions {
+    /// Full or lazy.
+    pub mode: Mode,
+    /// Hashing threads; `None` uses one per core.
+    pub threads: Option<usize>,
+}
+
+/// Kind of difference between the bundle and its manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DriftKind {
+    /// The file's bytes differ from the signed hash.
+    Modified,
+    /// A listed file is not there.
+    Missing,
+    /// A file (or link, or special file) is there that the manifest does not list.
+    Unexpected,
+    /// An ASAR archive's header differs from the signed header hash.
+    HeaderMismatch,
+    /// The file's size differs from the signed size.
+    SizeMismatch,
+}
+
+impl DriftKind {
+    /// Name as used in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Modified => "modified",
+            DriftKind::Missing => "missing",
+            DriftKind::Unexpected => "unexpected",
+            DriftKind::HeaderMismatch => "header_mismatch",
+            DriftKind::SizeMismatch => "size_mismatch",
+        }
+    }
+}
+
+/// One difference between the bundle and its manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// Bundle-relative path; entries inside an archive are `ARCHIVE/ENTRY`, as Electron names them.
+    pub path: String,
+    /// What differs.
+    pub kind: DriftKind,
+    /// What the manifest says (a hash, a size), if anything.
+    pub expected: Option<String>,
+    /// What was found, if anything.
+    pub actual: Option<String>,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.path)?;
+        if let Some(expected) = &self.expected {
+            write!(f, " (expected {expected}")?;
+            match &self.actual {
+                Some(actual) => write!(f, ", found {actual})")?,
+                None => write!(f, ")")?,
+            }
+        } else if let Some(actual) = &self.actual {
+            write!(f, " ({actual})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of a launch check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything matched.
+    Verified,
+    /// Something failed; see the report.
+    Refused,
+}
+
+impl Verdict {
+    /// Name as used in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Refused => "refused",
+        }
+    }
+}
+
+/// What a launch check did and found.
+#[derive(Clone, Debug)]
+pub struct LaunchReport {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Mode used.
+    pub mode: Mode,
+    /// Id of the manifest's signing key, once its public key was read.
+    pub key_id: Option<KeyId>,
+    /// Files compared with the manifest (presence and size).
+    pub files_checked: u64,
+    /// Bytes hashed.
+    pub bytes_hashed: u64,
+    /// Every difference found, sorted by path.
+    pub drift: Vec<Drift>,
+    /// Why the bundle was refused before its files were compared (bad, missing
+    /// or untrusted signature), if it was.
+    pub refusal: Option<String>,
+    /// Wall-clock time of the check, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Errors from the launch check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// The bundle was refused; the report says why.
+    #[error("bundle refused: {}", refusal_summary(.0))]
+    Refused(Box<LaunchReport>),
+    /// The bundle could not be read, so no verdict was reached.
+    #[error("{0}")]
+    Io(#[from] BundleError),
+}
+
+fn refusal_summary(report: &LaunchReport) -> String {
+    if let Some(reason) = &report.refusal {
+        return reason.clone();
+    }
+    let shown: Vec<String> = report
+        .drift
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect();
+    let more = report.drift.len().saturating_sub(shown.len());
+    let mut text = format!(
+        "{} file(s) drifted from the signed manifest: {}",
+        report.drift.len(),
+        shown.join("; ")
+    );
+    if more > 0 {
+        text.push_str(&format!("; and {more} more"));
+    }
+    text
+}
+
+/// A manifest whose signature verified under a pinned key. Only the launch
+/// check constructs it; its files have not necessarily been hashed.
+#[derive(Clone, Debug)]
+pub struct VerifiedManifest {
+    root: PathBuf,
+    manifest: Manifest,
+    public_key: PublicKey,
+    trusted: TrustedKeys,
+}
+
+impl VerifiedManifest {
+    /// The bundle folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest's content.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Id of the key that signed the manifest.
+    pub fn key_id(&self) -> KeyId {
+        self.public_key.key_id()
+    }
+
+    /// The record of one bundle-relative path.
+    pub fn file(&self, path: &str) -> Option<&FileRecord> {
+        self.manifest.files.get(path)
+    }
+
+    /// The pinned keys plus the manifest's own public key (whose id is pinned),
+    /// for checking sidecars.
+    pub fn trusted_keys(&self) -> &TrustedKeys {
+        &self.trusted
+    }
+}
+
+/// A bundle that passed the launch check.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    manifest: VerifiedManifest,
+    report: LaunchReport,
+    archives: BTreeMap<String, Archive>,
+}
+
+impl VerifiedBundle {
+    /// The verified manifest.
+    pub fn manifest(&self) -> &VerifiedManifest {
+        &self.manifest
+    }
+
+    /// What the check did.
+    pub fn report(&self) -> &LaunchReport {
+        &self.report
+    }
+
+    /// Opens a packed archive entry for reading; each 4 MiB block is checked
+    /// against the manifest before any of its bytes are returned.
+    pub fn open_packed(
+        &self,
+        archive_path: &str,
+        entry_path: &str,
+    ) -> Result<VerifiedEntryReader, LaunchError> {
+        let not_found = |what: &str| {
+            LaunchError::Io(BundleError::Io {
+                path: self.manifest.root.join(archive_path).join(entry_path),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, what.to_owned()),
+            })
+        };
+        let archive_record = self
+            .manifest
+            .manifest
+            .archives
+            .get(archive_path)
+            .ok_or_else(|| not_found("not a signed archive"))?;
+        let Some(ArchiveEntryRecord::File {
+            size,
+            sha256,
+            blocks,
+            ..
+        }) = archive_record.entries.get(entry_path)
+        else {
+            return Err(not_found("not a file entry of the signed archive"));
+        };
+        let archive = match self.archives.get(archive_path) {
+            Some(archive) => archive,
+            None => return Err(not_found("archive not opened by the launch check")),
+        };
+        let entry = archive
+            .entry(entry_path)
+            .ok_or_else(|| not_found("entry not in the archive header"))?;
+        let expected = EntryDigest {
+            size: *size,
+            sha256: *sha256,
+            blocks: blocks.clone(),
+        };
+        archive.open_verified(entry, &expected).map_err(|e| {
+            LaunchError::Io(BundleError::Io {
+                path: archive.path().to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    }
+}
+
+fn refused(mode: Mode, key_id: Option<KeyId>, reason: String, started: Instant) -> LaunchError {
+    LaunchError::Refused(Box::new(LaunchReport {
+        verdict: Verdict::Refused,
+        mode,
+        key_id,
+        files_checked: 0,
+        bytes_hashed: 0,
+        drift: Vec::new(),
+        refusal: Some(reason),
+        duration_ms: elapsed_ms(started),
+    }))
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads the manifest and its public key, checks that the key is pinned and
+/// that the signature verifies. Does not hash the bundle's files.
+pub fn verify_manifest(
+    root: &Path,
+    trusted: &TrustedKeys,
+) -> Result<VerifiedManifest, LaunchError> {
+    verify_manifest_in(root, trusted, Mode::Lazy, Instant::now())
+}
+
+fn verify_manifest_in(
+    root: &Path,
+    trusted: &TrustedKeys,
+    mode: Mode,
+    started: Instant,
+) -> Result<VerifiedManifest, LaunchError> {
+    // Step 1: the bundle folder must exist; anything else is a refusal, not an I/O error.
+    let metadata = std::fs::metadata(root).map_err(|source| BundleError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    if !metadata.is_dir() {
+        return Err(BundleError::Io {
+            path: root.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "the bundle must be a folder",
+            ),
+        }
+        .into());
+    }
+    if trusted.is_empty() {
+        return Err(refused(
+            mode,
+            None,
+            "no trusted keys are configured: pass at least one --trust KEY".to_owned(),
+            started,
+        ));
+    }
+
+    // Step 2: the public key next to the manifest, accepted only if pinned.
+    let key_path = root.join(PUBLIC_KEY_PATH);
+    let key_pem = bundle::read_limited(&key_path, MAX_PUBLIC_KEY_LEN).map_err(|e| {
+        refused(
+            mode,
+            None,
+            format!("{PUBLIC_KEY_PATH}: cannot be read ({e}); the bundle is not signed"),
+            started,
+        )
+    })?;
+    let public_key = PublicKey::from_pem(&key_pem)
+        .map_err(|e| refused(mode, None, format!("{PUBLIC_KEY_PATH}: {e}"), started))?;
+    let key_id = public_key.key_id();
+    trusted.check(&public_key).map_err(|e| {
+        refused(
+            mode,
+            Some(key_id),
+            format!("{PUBLIC_KEY_PATH}: {e}"),
+            started,
+        )
+    })?;
+
+    // Step 3: the manifest, parsed strictly, naming the same key.
+    let manifest_path = root.join(MANIFEST_PATH);
+    let bytes = bundle::read_limited(&manifest_path, manifest::MAX_MANIFEST_LEN).map_err(|e| {
+        refused(
+            mode,
+            Some(key_id),
+            format!("{MANIFEST_PATH}: cannot be read ({e}); the bundle is not signed"),
+            started,
+        )
+    })?;
+    let UnverifiedManifest {
+        manifest,
+        signed_bytes,
+        signature_algorithm,
+        signature,
+    } = manifest::parse_manifest(&bytes)
+        .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?;
+    if manifest.key_id != key_id {
+        return Err(refused(
+            mode,
+            Some(key_id),
+            format!(
+                "{MANIFEST_PATH}: names key {} but {PUBLIC_KEY_PATH} holds key {key_id}",
+                manifest.key_id
+            ),
+            started,
+        ));
+    }
+
+    // Step 4: the signature, with the algorithm fixed here rather than read from the file.
+    if signature_algorithm != SIGNATURE_ALGORITHM {
+        return Err(refused(
+            mode,
+            Some(key_id),
+            format!(
+                "{MANIFEST_PATH}: signature.algorithm {signature_algorithm:?} is not accepted; only {SIGNATURE_ALGORITHM:?} is"
+            ),
+            started,
+        ));
+    }
+    public_key
+        .verify(&signed_bytes, &signature)
+        .map_err(|e| refused(mode, Some(key_id), format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"), started))?;
+
+    let mut with_key = trusted.clone();
+    with_key.pin_key(public_key.clone());
+    Ok(VerifiedManifest {
+        root: root.to_owned(),
+        manifest,
+        public_key,
+        trusted: with_key,
+    })
+}
+
+/// Runs the launch check on the bundle at `root`.
+pub fn check_bundle(
+    root: &Path,
+    trusted: &TrustedKeys,
+    options: &LaunchOptions,
+) -> Result<VerifiedBundle, LaunchError> {
+    let started = Instant::now();
+    let mode = options.mode;
+    let threads = options.threads.unwrap_or_else(bundle::default_threads);
+
+    // Steps 1-4: the key and the signature.
+    let verified = verify_manifest_in(root, trusted, mode, started)?;
+    let manifest = &verified.manifest;
+
+    // Step 5: the file set and sizes.
+    let found = bundle::walk(root)?;
+    let mut drift = compare_file_set(manifest, &found);
+    let files_checked = manifest.files.len() as u64;
+
+    // Step 6: the archives' headers.
+    let mut archives = BTreeMap::new();
+    for (path, record) in &manifest.archives {
+        if !matches!(found.get(path), Some(WalkEntry::File { .. })) {
+            continue;
+        }
+        match Archive::open(&root.join(path)) {
+            Ok(archive) => {
+                if archive.header_sha256() != record.header_sha256
+                    || archive.header_json().len() as u64 != record.header_size
+                {
+                    drift.push(Drift {
+                        path: path.clone(),
+                        kind: DriftKind::HeaderMismatch,
+                        expected: Some(hex::encode(record.header_sha256)),
+                        actual: Some(hex::encode(archive.header_sha256())),
+                    });
+                } else {
+                    archives.insert(path.clone(), archive);
+                }
+            }
+            Err(error) => drift.push(Drift {
+                path: path.clone(),
+                kind: DriftKind::HeaderMismatch,
+                expected: Some(hex::encode(record.header_sha256)),
+                actual: Some(format!("unreadable header: {error}")),
+            }),
+        }
+    }
+
+    // Step 7: hash what this mode covers, for files whose presence and size matched.
+    let to_hash: Vec<(String, u64)> = manifest
+        .files
+        .iter()
+        .filter(|(path, record)| matches!(found.get(path.as_str()), Some(WalkEntry::File { size, .. }) if *size == record.size))
+        .filter(|(path, _)| mode == Mode::Full || needs_hash_in_lazy_mode(manifest, path))
+        .map(|(path, record)| (path.clone(), record.size))
+        .collect();
+    let digests = bundle::hash_files(root, &to_hash, threads);
+    let mut bytes_hashed = 0u64;
+    for ((path, _), result) in to_hash.iter().zip(digests) {
+        let digest = result?;
+        bytes_hashed += digest.size;
+        let record = &manifest.files[path];
+        let walked_identity = match found.get(path.as_str()) {
+            Some(WalkEntry::File { identity, .. }) => *identity,
+            _ => None,
+        };
+        if digest.sha256 == record.sha256
+            && digest.size == record.size
+            && digest.identity == walked_identity
+        {
+            continue;
+        }
+        drift.push(Drift {
+            path: path.clone(),
+            kind: if digest.size == record.size {
+                DriftKind::Modified
+            } else {
+                DriftKind::SizeMismatch
+            },
+            expected: Some(hex::encode(record.sha256)),
+            actual: Some(hex::encode(digest.sha256)),
+        });
+        if let (Some(archive), Some(archive_record)) =
+            (archives.get(path), manifest.archives.get(path))
+        {
+            drift.extend(diagnose_archive(path, archive, archive_record));
+        }
+    }
+
+    drift.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
+    drift.dedup();
+    let verdict = if drift.is_empty() {
+        Verdict::Verified
+    } else {
+        Verdict::Refused
+    };
+    let report = LaunchReport {
+        verdict,
+        mode,
+        key_id: Some(verified.key_id()),
+        files_checked,
+        bytes_hashed,
+        drift,
+        refusal: None,
+        duration_ms: elapsed_ms(started),
+    };
+    tracing::debug!(
+        verdict = verdict.as_str(),
+        files_checked,
+        bytes_hashed,
+        "launch check finished"
+    );
+    if verdict == Verdict::Refused {
+        return Err(LaunchError::Refused(Box::new(report)));
+    }
+    Ok(VerifiedBundle {
+        manifest: verified,
+        report,
+        archives,
+    })
+}
+
+/// Whether lazy mode hashes this file: everything except signed archives
+/// (checked entry by entry when read) and runner modules (checked in full
+/// when loaded).
+fn needs_hash_in_lazy_mode(manifest: &Manifest, path: &str) -> bool {
+    if manifest.archives.contains_key(path) {
+        return false;
+    }
+    let is_runner_module = path
+        .strip_prefix(RUNNERS_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+        && path.ends_with(".wasm");
+    !is_runner_module
+}
+
+fn compare_file_set(manifest: &Manifest, found: &BTreeMap<String, WalkEntry>) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    for (path, record) in &manifest.files {
+        match found.get(path) {
+            None => drift.push(Drift {
+                path: path.clone(),
+                kind: DriftKind::Missing,
+                expected: Some(hex::encode(record.sha256)),
+                actual: None,
+            }),
+            Some(WalkEntry::File { size, .. }) if *size != record.size => drift.push(Drift {
+                path: path.clone(),
+                kind: DriftKind::SizeMismatch,
+                expected: Some(format!("{} bytes", record.size)),
+                actual: Some(format!("{size} bytes")),
+            }),
+            Some(WalkEntry::File { .. }) => {}
+            Some(WalkEntry::Symlink { target }) => drift.push(Drift {
+                path: path.clone(),
+                kind: DriftKind::Modified,
+                expected: Some(hex::encode(record.sha256)),
+                actual: Some(format!("a symbolic link to {target}")),
+            }),
+            Some(WalkEntry::Special) => drift.push(Drift {
+                path: path.clone(),
+                kind: DriftKind::Modified,
+                expected: Some(hex::encode(record.sha256)),
+                actual: Some("not a regular file".to_owned()),
+            }),
+        }
+    }
+    for (path, entry) in found {
+        if manifest.files.contains_key(path) {
+            continue;
+        }
+        let actual = match entry {
+            WalkEntry::File { size, .. } => format!("{size} bytes"),
+            WalkEntry::Symlink { target } => format!("a symbolic link to {target}"),
+            WalkEntry::Special => "a special file".to_owned(),
+        };
+        drift.push(Drift {
+            path: path.clone(),
+            kind: DriftKind::Unexpected,
+            expected: None,
+            actual: Some(actual),
+        });
+    }
+    drift
+}
+
+/// Names the archive entries that changed, after the archive's whole-file hash failed.
+fn diagnose_archive(archive_path: &str, archive: &Archive, record: &ArchiveRecord) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    for (entry_path, entry_record) in &record.entries {
+        let ArchiveEntryRecord::File {
+            sha256,
+            unpacked: false,
+            ..
+        } = entry_record
+        else {
+            continue;
+        };
+        let Some(entry) = archive.entry(entry_path) else {
+            continue;
+        };
+        let actual = match archive.digest_entry(entry) {
+            Ok(digest) if digest.sha256 == *sha256 => continue,
+            Ok(digest) => hex::encode(digest.sha256),
+            Err(error) => format!("unreadable: {error}"),
+        };
+        drift.push(Drift {
+            path: format!("{archive_path}/{entry_path}"),
+            kind: DriftKind::Modified,
+            expected: Some(hex::encode(sha256)),
+            actual: Some(actual),
+        });
+    }
+    drift
+}
