@@ -141,12 +141,13 @@ fn managed_identity_never_uses_imds() {
 #[test]
 fn azure_cli_signs() {
     let fixture = Fixture::new();
-    let (token, lifetime) = fixture.emulator.issue_access_token("https://vault.test");
+    let resource = format!("https://vault.test:{}", fixture.info().listen.port());
+    let (token, lifetime) = fixture.emulator.issue_access_token(&resource);
     let bin = fixture.dir.path().join("bin");
     std::fs::create_dir(&bin).expect("bin directory");
     let expires_on = midcore_e2e::emulator::now_unix() + lifetime;
     let script = format!(
-        "#!/bin/sh\ncase \"$*\" in\n  *\"account get-access-token\"*\"--scope https://vault.test/.default\"*)\n    printf '%s' '{{\"accessToken\":\"{token}\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\"expires_on\":{expires_on},\"tokenType\":\"Bearer\"}}' ;;\n  *) echo \"unexpected az call: $*\" >&2; exit 2 ;;\nesac\n"
+        "#!/bin/sh\ncase \"$*\" in\n  *\"account get-access-token\"*\"--scope {resource}/.default\"*)\n    printf '%s' '{{\"accessToken\":\"{token}\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\"expires_on\":{expires_on},\"tokenType\":\"Bearer\"}}' ;;\n  *) echo \"unexpected az call: $*\" >&2; exit 2 ;;\nesac\n"
     );
     write_script(&bin.join("az"), &script);
     let mut env: Vec<_> = fixture.base_env().into_iter().filter(|(name, _)| name != "PATH").collect();

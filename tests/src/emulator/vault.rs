@@ -31,10 +31,23 @@ fn valid_version(version: &str) -> bool {
     version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The token audience of the vault: `https://vault.test:PORT` for `*.vault.test`.
+///
+/// The port is part of the resource because clients compare the challenge's
+/// authority with the request's: the Python SDK compares host and port, the
+/// Rust SDK the host only, and real vaults listen on the default port.
+fn resource_for(shared: &Shared, call: &Call) -> String {
+    if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) {
+        format!("https://{VAULT_DOMAIN}:{}", shared.info.listen.port())
+    } else {
+        "https://vault.azure.net".to_owned()
+    }
+}
+
 /// The Bearer challenge the vault sends with every 401.
 fn challenge(shared: &Shared, call: &Call, code: &str, message: &str) -> Reply {
     let mut reply = error(StatusCode::UNAUTHORIZED, code, message);
-    let resource = if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) { format!("https://{VAULT_DOMAIN}") } else { "https://vault.azure.net".to_owned() };
+    let resource = resource_for(shared, call);
     let value = format!(
         "Bearer authorization=\"{}/{}\", resource=\"{resource}\"",
         shared.info.authority_url, shared.info.tenant_id
@@ -138,7 +151,7 @@ fn check_access_token(shared: &Shared, call: &Call, token: &str) -> Result<(), S
     if issued.expires <= super::now_unix() {
         return Err("AKV10022: Token is expired.".to_owned());
     }
-    let expected = if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) { format!("https://{VAULT_DOMAIN}") } else { "https://vault.azure.net".to_owned() };
+    let expected = resource_for(shared, call);
     if issued.audience.trim_end_matches('/') != expected {
         return Err(format!("AKV10022: Invalid audience. Expected {expected}, found: {}.", issued.audience));
     }
