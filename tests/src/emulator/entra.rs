@@ -143,7 +143,7 @@ fn token(shared: &Shared, call: &Call, tenant: &str) -> Reply {
         }
         let known = shared.mutable().assertions.get(assertion).cloned();
         match known {
-            None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", 700_211, "No matching federated identity record found for presented assertion issuer."),
+            None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", 70021, "No matching federated identity record found for presented assertion."),
             Some(issued) if issued.expires <= now_unix() => {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", 700_024, "Client assertion is not within its valid time range.");
             }
