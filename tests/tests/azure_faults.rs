@@ -14,8 +14,14 @@ fn with(env: &[(String, String)], name: &str, value: &str) -> Vec<(String, Strin
 #[test]
 fn throttling_without_retry_after_is_retried() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { throttle_next: 3, ..Faults::default() });
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "4"], &fixture.client_secret_env()));
+    fixture.emulator.set_faults(Faults {
+        throttle_next: 3,
+        ..Faults::default()
+    });
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "4"],
+        &fixture.client_secret_env(),
+    ));
     let pem = result["public_pem"].as_str().expect("pem");
     assert_eq!(verify_all(&result, pem), 5);
     assert_eq!(fixture.emulator.stats().injected_429, 3);
@@ -25,9 +31,20 @@ fn throttling_without_retry_after_is_retried() {
 fn retry_after_beyond_deadline_stops_run() {
     // With a 20 ms backoff the run would succeed at once, unless Retry-After is honoured.
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { throttle_next: 1, throttle_retry_after_secs: Some(120), ..Faults::default() });
-    let env = with(&fixture.client_secret_env(), "MIDCORE_SIGN_DEADLINE_SECS", "20");
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "1"], &env);
+    fixture.emulator.set_faults(Faults {
+        throttle_next: 1,
+        throttle_retry_after_secs: Some(120),
+        ..Faults::default()
+    });
+    let env = with(
+        &fixture.client_secret_env(),
+        "MIDCORE_SIGN_DEADLINE_SECS",
+        "20",
+    );
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "1"],
+        &env,
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("timed out"), "{message}");
@@ -38,8 +55,15 @@ fn retry_after_beyond_deadline_stops_run() {
 #[test]
 fn short_retry_after_is_waited_out() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { throttle_next: 1, throttle_retry_after_secs: Some(1), ..Faults::default() });
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "2"], &fixture.client_secret_env()));
+    fixture.emulator.set_faults(Faults {
+        throttle_next: 1,
+        throttle_retry_after_secs: Some(1),
+        ..Faults::default()
+    });
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "2"],
+        &fixture.client_secret_env(),
+    ));
     assert_eq!(result["signatures"].as_array().map(Vec::len), Some(3));
     assert_eq!(fixture.emulator.stats().injected_429, 1);
 }
@@ -47,8 +71,14 @@ fn short_retry_after_is_waited_out() {
 #[test]
 fn unavailable_503_is_retried() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { unavailable_next: 2, ..Faults::default() });
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "3"], &fixture.client_secret_env()));
+    fixture.emulator.set_faults(Faults {
+        unavailable_next: 2,
+        ..Faults::default()
+    });
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "3"],
+        &fixture.client_secret_env(),
+    ));
     assert_eq!(result["signatures"].as_array().map(Vec::len), Some(4));
     assert_eq!(fixture.emulator.stats().injected_503, 2);
 }
@@ -56,21 +86,40 @@ fn unavailable_503_is_retried() {
 #[test]
 fn throttling_past_deadline_fails() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { throttle_for_secs: Some(120), ..Faults::default() });
-    let env = with(&fixture.client_secret_env(), "MIDCORE_SIGN_DEADLINE_SECS", "3");
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "2"], &env);
+    fixture.emulator.set_faults(Faults {
+        throttle_for_secs: Some(120),
+        ..Faults::default()
+    });
+    let env = with(
+        &fixture.client_secret_env(),
+        "MIDCORE_SIGN_DEADLINE_SECS",
+        "3",
+    );
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "2"],
+        &env,
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
-    assert!(message.contains("timed out") || message.contains("kept answering 429"), "{message}");
+    assert!(
+        message.contains("timed out") || message.contains("kept answering 429"),
+        "{message}"
+    );
     assert_eq!(fixture.emulator.stats().signatures, 0);
 }
 
 #[test]
 fn revoked_token_is_renewed_once() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { revoke_tokens_after_requests: Some(3), ..Faults::default() });
+    fixture.emulator.set_faults(Faults {
+        revoke_tokens_after_requests: Some(3),
+        ..Faults::default()
+    });
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_CONCURRENCY", "1");
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "8"], &env));
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "8"],
+        &env,
+    ));
     let pem = result["public_pem"].as_str().expect("pem");
     assert_eq!(verify_all(&result, pem), 9);
     let stats = fixture.emulator.stats();
@@ -83,23 +132,43 @@ fn rejected_fresh_token_is_not_retried_again() {
     let fixture = Fixture::new();
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_CONCURRENCY", "1");
     // Open the key first, so the 401s arrive in the middle of the run.
-    fixture.emulator.set_faults(Faults { revoke_tokens_after_requests: Some(1), ..Faults::default() });
+    fixture.emulator.set_faults(Faults {
+        revoke_tokens_after_requests: Some(1),
+        ..Faults::default()
+    });
     let opened = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
     assert!(opened.status.success(), "{}", stderr(&opened));
     fixture.emulator.reset_stats();
-    fixture.emulator.set_faults(Faults { reject_tokens: true, ..Faults::default() });
+    fixture.emulator.set_faults(Faults {
+        reject_tokens: true,
+        ..Faults::default()
+    });
     let output = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("again after a fresh token"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("again after a fresh token"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(fixture.emulator.stats().token_requests, 2);
 }
 
 #[test]
 fn forbidden_get_names_permission() {
     let fixture = Fixture::new();
-    fixture.emulator.create_key("forbidden-release", 2048, &["sign", "verify"]).expect("key created");
+    fixture
+        .emulator
+        .create_key("forbidden-release", 2048, &["sign", "verify"])
+        .expect("key created");
     fixture.emulator.reset_stats();
-    let output = probe(&["info", &fixture.reference("forbidden-release"), "client-secret"], &fixture.client_secret_env());
+    let output = probe(
+        &[
+            "info",
+            &fixture.reference("forbidden-release"),
+            "client-secret",
+        ],
+        &fixture.client_secret_env(),
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("keys/get"), "{message}");
@@ -111,9 +180,15 @@ fn forbidden_get_names_permission() {
 #[test]
 fn forbidden_sign_is_not_retried() {
     let fixture = Fixture::new();
-    let faults = Faults { forbidden_sign_keys: [KEY.to_owned()].into_iter().collect(), ..Faults::default() };
+    let faults = Faults {
+        forbidden_sign_keys: [KEY.to_owned()].into_iter().collect(),
+        ..Faults::default()
+    };
     fixture.emulator.set_faults(faults);
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "1"], &fixture.client_secret_env());
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "1"],
+        &fixture.client_secret_env(),
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("keys/sign"), "{message}");
@@ -124,8 +199,14 @@ fn forbidden_sign_is_not_retried() {
 #[test]
 fn added_latency_keeps_results_in_order() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { latency_ms: 30, ..Faults::default() });
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "24"], &fixture.client_secret_env()));
+    fixture.emulator.set_faults(Faults {
+        latency_ms: 30,
+        ..Faults::default()
+    });
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "24"],
+        &fixture.client_secret_env(),
+    ));
     let pem = result["public_pem"].as_str().expect("pem");
     assert_eq!(verify_all(&result, pem), 25);
 }
@@ -133,9 +214,15 @@ fn added_latency_keeps_results_in_order() {
 #[test]
 fn concurrency_stays_within_setting() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { latency_ms: 30, ..Faults::default() });
+    fixture.emulator.set_faults(Faults {
+        latency_ms: 30,
+        ..Faults::default()
+    });
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_CONCURRENCY", "4");
-    json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "40"], &env));
+    json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "40"],
+        &env,
+    ));
     let stats = fixture.emulator.stats();
     assert!(stats.max_in_flight <= 4, "{stats:?}");
     assert!(stats.max_in_flight > 1, "{stats:?}");
@@ -144,11 +231,22 @@ fn concurrency_stays_within_setting() {
 #[test]
 fn short_token_lifetime_still_signs() {
     let fixture = Fixture::new();
-    fixture.emulator.set_faults(Faults { token_lifetime_secs: Some(2), latency_ms: 10, ..Faults::default() });
+    fixture.emulator.set_faults(Faults {
+        token_lifetime_secs: Some(2),
+        latency_ms: 10,
+        ..Faults::default()
+    });
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_CONCURRENCY", "2");
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "6"], &env));
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "6"],
+        &env,
+    ));
     assert_eq!(result["signatures"].as_array().map(Vec::len), Some(7));
-    assert!(fixture.emulator.stats().token_requests > 1, "{:?}", fixture.emulator.stats());
+    assert!(
+        fixture.emulator.stats().token_requests > 1,
+        "{:?}",
+        fixture.emulator.stats()
+    );
 }
 
 #[test]
@@ -159,8 +257,18 @@ fn budget_of_operations_is_respected() {
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_OPS_PER_10S", "3");
     let env = with(&env, "MIDCORE_SIGN_DEADLINE_SECS", "5");
     let env = with(&env, "MIDCORE_KV_CONCURRENCY", "1");
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "4"], &env);
-    assert!(!output.status.success(), "five signatures cannot fit a budget of three in 5 s");
-    assert!(stderr(&output).contains("MIDCORE_KV_OPS_PER_10S"), "{}", stderr(&output));
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "4"],
+        &env,
+    );
+    assert!(
+        !output.status.success(),
+        "five signatures cannot fit a budget of three in 5 s"
+    );
+    assert!(
+        stderr(&output).contains("MIDCORE_KV_OPS_PER_10S"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(fixture.emulator.stats().signatures, 3);
 }

@@ -7,7 +7,10 @@ use support::{Fixture, KEY, json, probe, stderr, verify_all};
 #[test]
 fn batch_signatures_verify_with_vault_key() {
     let fixture = Fixture::new();
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "20"], &fixture.client_secret_env());
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "20"],
+        &fixture.client_secret_env(),
+    );
     let result = json(&output);
     let pem = result["public_pem"].as_str().expect("pem");
     assert_eq!(verify_all(&result, pem), 21);
@@ -16,7 +19,10 @@ fn batch_signatures_verify_with_vault_key() {
 #[test]
 fn signing_records_versioned_kid() {
     let fixture = Fixture::new();
-    let result = json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "3"], &fixture.client_secret_env()));
+    let result = json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "3"],
+        &fixture.client_secret_env(),
+    ));
     let kid = result["kid"].as_str().expect("kid");
     let prefix = format!("{}/keys/{KEY}/", fixture.info().vault_url);
     assert!(kid.starts_with(&prefix), "{kid}");
@@ -26,7 +32,10 @@ fn signing_records_versioned_kid() {
 #[test]
 fn one_client_answers_one_challenge() {
     let fixture = Fixture::new();
-    json(&probe(&["sign", &fixture.reference(KEY), "client-secret", "30"], &fixture.client_secret_env()));
+    json(&probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "30"],
+        &fixture.client_secret_env(),
+    ));
     let stats = fixture.emulator.stats();
     assert_eq!(stats.challenges_401, 1);
     assert_eq!(stats.token_requests, 1);
@@ -36,12 +45,21 @@ fn one_client_answers_one_challenge() {
 #[test]
 fn pinned_version_is_used_after_rotation() {
     let fixture = Fixture::new();
-    let first = json(&probe(&["info", &fixture.reference(KEY), "client-secret"], &fixture.client_secret_env()));
+    let first = json(&probe(
+        &["info", &fixture.reference(KEY), "client-secret"],
+        &fixture.client_secret_env(),
+    ));
     let first_kid = first["versioned_kid"].as_str().expect("kid").to_owned();
-    fixture.emulator.create_key(KEY, 3072, &["sign", "verify"]).expect("new version");
+    fixture
+        .emulator
+        .create_key(KEY, 3072, &["sign", "verify"])
+        .expect("new version");
     let version = first_kid.rsplit('/').next().expect("version");
     let pinned = format!("{}/{version}", fixture.reference(KEY));
-    let result = json(&probe(&["sign", &pinned, "client-secret", "2"], &fixture.client_secret_env()));
+    let result = json(&probe(
+        &["sign", &pinned, "client-secret", "2"],
+        &fixture.client_secret_env(),
+    ));
     assert_eq!(result["kid"].as_str(), Some(first_kid.as_str()));
     assert_eq!(result["key_id"], first["key_id"]);
 }
@@ -49,20 +67,43 @@ fn pinned_version_is_used_after_rotation() {
 #[test]
 fn key_info_reports_size_and_state() {
     let fixture = Fixture::new();
-    let info = json(&probe(&["info", &fixture.reference(KEY), "client-secret"], &fixture.client_secret_env()));
+    let info = json(&probe(
+        &["info", &fixture.reference(KEY), "client-secret"],
+        &fixture.client_secret_env(),
+    ));
     assert_eq!(info["bits"], 3072);
     assert_eq!(info["enabled"], true);
-    assert!(info["key_id"].as_str().is_some_and(|id| id.starts_with("sha256:")), "{info}");
-    assert!(info["versioned_kid"].as_str().is_some_and(|kid| kid.contains("/keys/release/")), "{info}");
+    assert!(
+        info["key_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sha256:")),
+        "{info}"
+    );
+    assert!(
+        info["versioned_kid"]
+            .as_str()
+            .is_some_and(|kid| kid.contains("/keys/release/")),
+        "{info}"
+    );
 }
 
 #[test]
 fn missing_auth_lists_every_mode() {
     let fixture = Fixture::new();
-    let output = probe(&["info", &fixture.reference(KEY), "-"], &fixture.client_secret_env());
+    let output = probe(
+        &["info", &fixture.reference(KEY), "-"],
+        &fixture.client_secret_env(),
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
-    for mode in ["client-secret", "github-oidc", "azure-pipelines", "workload-identity", "managed-identity", "azure-cli"] {
+    for mode in [
+        "client-secret",
+        "github-oidc",
+        "azure-pipelines",
+        "workload-identity",
+        "managed-identity",
+        "azure-cli",
+    ] {
         assert!(message.contains(mode), "{mode} missing from: {message}");
     }
     assert_eq!(fixture.emulator.stats().key_vault_requests, 0);
@@ -71,10 +112,18 @@ fn missing_auth_lists_every_mode() {
 #[test]
 fn missing_secret_is_named() {
     let fixture = Fixture::new();
-    let env: Vec<_> = fixture.client_secret_env().into_iter().filter(|(name, _)| name != "AZURE_CLIENT_SECRET").collect();
+    let env: Vec<_> = fixture
+        .client_secret_env()
+        .into_iter()
+        .filter(|(name, _)| name != "AZURE_CLIENT_SECRET")
+        .collect();
     let output = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("AZURE_CLIENT_SECRET"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("AZURE_CLIENT_SECRET"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -82,19 +131,31 @@ fn wrong_secret_fails_without_signing() {
     let fixture = Fixture::new();
     let mut env = fixture.client_secret_env();
     env.retain(|(name, _)| name != "AZURE_CLIENT_SECRET");
-    env.push(("AZURE_CLIENT_SECRET".to_owned(), "not-the-secret".to_owned()));
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "1"], &env);
+    env.push((
+        "AZURE_CLIENT_SECRET".to_owned(),
+        "not-the-secret".to_owned(),
+    ));
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "1"],
+        &env,
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("7000215"), "{message}");
-    assert!(!message.contains("not-the-secret"), "the secret leaked: {message}");
+    assert!(
+        !message.contains("not-the-secret"),
+        "the secret leaked: {message}"
+    );
     assert_eq!(fixture.emulator.stats().signatures, 0);
 }
 
 #[test]
 fn unknown_key_is_not_found_once() {
     let fixture = Fixture::new();
-    let output = probe(&["info", &fixture.reference("absent"), "client-secret"], &fixture.client_secret_env());
+    let output = probe(
+        &["info", &fixture.reference("absent"), "client-secret"],
+        &fixture.client_secret_env(),
+    );
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("absent"), "{message}");
@@ -107,13 +168,23 @@ fn unknown_key_is_not_found_once() {
 fn untrusted_ca_is_rejected() {
     let fixture = Fixture::new();
     let other = tempfile::tempdir().expect("temporary directory");
-    let stranger = midcore_e2e::emulator::Emulator::start(midcore_e2e::emulator::EmulatorConfig::loopback(other.path())).expect("second emulator");
+    let stranger = midcore_e2e::emulator::Emulator::start(
+        midcore_e2e::emulator::EmulatorConfig::loopback(other.path()),
+    )
+    .expect("second emulator");
     let mut env = fixture.client_secret_env();
     env.retain(|(name, _)| name != "MIDCORE_AZURE_CA_FILE");
-    env.push(("MIDCORE_AZURE_CA_FILE".to_owned(), stranger.info().ca_cert.display().to_string()));
+    env.push((
+        "MIDCORE_AZURE_CA_FILE".to_owned(),
+        stranger.info().ca_cert.display().to_string(),
+    ));
     let output = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("MIDCORE_AZURE_CA_FILE"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("MIDCORE_AZURE_CA_FILE"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(fixture.emulator.stats().key_vault_requests, 0);
 }
 
@@ -122,11 +193,23 @@ fn trace_log_hides_secret_and_tokens() {
     let fixture = Fixture::new();
     let mut env = fixture.client_secret_env();
     env.push(("MIDCORE_LOG".to_owned(), "trace".to_owned()));
-    let output = probe(&["sign", &fixture.reference(KEY), "client-secret", "2"], &env);
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "2"],
+        &env,
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let log = stderr(&output);
-    assert!(log.contains("TRACE") || log.contains("DEBUG"), "no log output to check");
-    assert!(!log.contains(&fixture.info().client_secret), "client secret in the log");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "no log output to check"
+    );
+    assert!(
+        !log.contains(&fixture.info().client_secret),
+        "client secret in the log"
+    );
     // Every access token the emulator issues starts with this encoded JWT header.
-    assert!(!log.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIs"), "access token in the log");
+    assert!(
+        !log.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIs"),
+        "access token in the log"
+    );
 }

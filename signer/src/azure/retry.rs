@@ -48,7 +48,14 @@ fn service_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let error = &value["error"];
     let inner = error["innererror"]["code"].as_str();
     let code = inner.or_else(|| error["code"].as_str()).map(str::to_owned);
-    let message = error["message"].as_str().map(|message| message.split("\r\n").next().unwrap_or(message).trim().to_owned());
+    let message = error["message"].as_str().map(|message| {
+        message
+            .split("\r\n")
+            .next()
+            .unwrap_or(message)
+            .trim()
+            .to_owned()
+    });
     (code, message)
 }
 
@@ -61,12 +68,22 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Classifies an error returned by the SDK.
 pub fn classify(error: &azure_core::Error) -> Failure {
     match error.kind() {
-        ErrorKind::HttpResponse { status, error_code, raw_response } => {
-            let (body_code, body_message) = raw_response.as_ref().map_or((None, None), |response| service_error(response.body().as_ref()));
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } => {
+            let (body_code, body_message) =
+                raw_response.as_ref().map_or((None, None), |response| {
+                    service_error(response.body().as_ref())
+                });
             let code = body_code.or_else(|| error_code.clone());
             let message = body_message.unwrap_or_else(|| error.to_string());
             let retry_after = raw_response.as_ref().and_then(|response| {
-                response.headers().get_optional_str(&azure_core::http::headers::RETRY_AFTER).and_then(parse_retry_after)
+                response
+                    .headers()
+                    .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
+                    .and_then(parse_retry_after)
             });
             let detail = format!("{}: {message}", code.as_deref().unwrap_or("no error code"));
             match *status {
@@ -75,13 +92,25 @@ pub fn classify(error: &azure_core::Error) -> Failure {
                 | StatusCode::RequestTimeout
                 | StatusCode::InternalServerError
                 | StatusCode::BadGateway
-                | StatusCode::GatewayTimeout => Failure::Transient { status: u16::from(*status), retry_after, detail },
+                | StatusCode::GatewayTimeout => Failure::Transient {
+                    status: u16::from(*status),
+                    retry_after,
+                    detail,
+                },
                 StatusCode::Unauthorized => Failure::Unauthorized(detail),
-                other => Failure::Fatal { status: Some(u16::from(other)), code, message },
+                other => Failure::Fatal {
+                    status: Some(u16::from(other)),
+                    code,
+                    message,
+                },
             }
         }
         ErrorKind::Io | ErrorKind::Connection => Failure::Connection(format!("{error:#}")),
-        _ => Failure::Fatal { status: None, code: None, message: error_chain(error) },
+        _ => Failure::Fatal {
+            status: None,
+            code: None,
+            message: error_chain(error),
+        },
     }
 }
 
@@ -108,7 +137,10 @@ pub fn backoff(base: Duration, retry: u32, retry_after: Option<Duration>) -> Dur
     let mut random = [0u8; 8];
     let fraction = if aws_lc_rs::rand::fill(&mut random).is_ok() {
         // A uniform value in [0, 1) from 53 random bits.
-        #[allow(clippy::cast_precision_loss, reason = "53 bits fit an f64 mantissa exactly")]
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "53 bits fit an f64 mantissa exactly"
+        )]
         let value = (u64::from_le_bytes(random) >> 11) as f64 / (1u64 << 53) as f64;
         value
     } else {
@@ -131,8 +163,14 @@ mod tests {
         for retry in 1..=5 {
             let ceiling = base * (1 << (retry - 1));
             let delay = backoff(base, retry, None);
-            assert!(delay >= ceiling / 2, "retry {retry}: {delay:?} below half of {ceiling:?}");
-            assert!(delay <= ceiling, "retry {retry}: {delay:?} above {ceiling:?}");
+            assert!(
+                delay >= ceiling / 2,
+                "retry {retry}: {delay:?} below half of {ceiling:?}"
+            );
+            assert!(
+                delay <= ceiling,
+                "retry {retry}: {delay:?} above {ceiling:?}"
+            );
         }
     }
 

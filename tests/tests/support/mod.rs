@@ -1,7 +1,10 @@
 //! Shared set-up for the Azure tests: an in-process emulator with one key, and
 //! the probe binary run in a clean environment that trusts only the emulator.
 
-#![allow(dead_code, reason = "each test file uses a different part of the support module")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the support module"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -23,8 +26,11 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let emulator = Emulator::start(EmulatorConfig::loopback(&dir.path().join("state"))).expect("emulator starts");
-        emulator.create_key(KEY, 3072, &["sign", "verify"]).expect("key created");
+        let emulator = Emulator::start(EmulatorConfig::loopback(&dir.path().join("state")))
+            .expect("emulator starts");
+        emulator
+            .create_key(KEY, 3072, &["sign", "verify"])
+            .expect("key created");
         emulator.reset_stats();
         Self { dir, emulator }
     }
@@ -41,11 +47,22 @@ impl Fixture {
     /// Variables every run needs: trust only the emulator CA and map its host names to loopback.
     pub fn base_env(&self) -> Vec<(String, String)> {
         let info = self.info();
-        let resolve = info.resolve.iter().map(|host| format!("{host}={}", info.listen.ip())).collect::<Vec<_>>().join(",");
+        let resolve = info
+            .resolve
+            .iter()
+            .map(|host| format!("{host}={}", info.listen.ip()))
+            .collect::<Vec<_>>()
+            .join(",");
         vec![
-            ("MIDCORE_AZURE_CA_FILE".to_owned(), info.ca_cert.display().to_string()),
+            (
+                "MIDCORE_AZURE_CA_FILE".to_owned(),
+                info.ca_cert.display().to_string(),
+            ),
             ("MIDCORE_AZURE_RESOLVE".to_owned(), resolve),
-            ("AZURE_AUTHORITY_HOST".to_owned(), info.authority_url.clone()),
+            (
+                "AZURE_AUTHORITY_HOST".to_owned(),
+                info.authority_url.clone(),
+            ),
             ("MIDCORE_KV_BACKOFF_BASE_MS".to_owned(), "20".to_owned()),
             ("NO_PROXY".to_owned(), "*".to_owned()),
             ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
@@ -90,9 +107,15 @@ pub fn verify_all(result: &serde_json::Value, public_pem: &str) -> usize {
     let signatures = result["signatures"].as_array().expect("signatures");
     assert_eq!(digests.len(), signatures.len());
     for (digest, signature) in digests.iter().zip(signatures) {
-        let digest: [u8; 32] = hex::decode(digest.as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
-        let signature = STANDARD.decode(signature.as_str().expect("base64")).expect("base64");
-        key.verify_digest(&digest, &signature).expect("signature verifies");
+        let digest: [u8; 32] = hex::decode(digest.as_str().expect("hex"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let signature = STANDARD
+            .decode(signature.as_str().expect("base64"))
+            .expect("base64");
+        key.verify_digest(&digest, &signature)
+            .expect("signature verifies");
     }
     signatures.len()
 }
@@ -101,5 +124,6 @@ pub fn verify_all(result: &serde_json::Value, public_pem: &str) -> usize {
 pub fn write_script(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, text).expect("script written");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("script made executable");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .expect("script made executable");
 }
