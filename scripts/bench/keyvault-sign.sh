@@ -2,7 +2,7 @@
 # Benchmark: sign a bundle with 100 WASM modules through Key Vault on the
 # loopback emulator with 50 ms of added latency per request, with default
 # settings and fully sequential (MIDCORE_KV_CONCURRENCY=1), and report the
-# wall time and the throttling answers (429) the emulator sent.
+# wall time and the throttling responses (429) the emulator sent.
 #
 # Usage: scripts/bench/keyvault-sign.sh [RUNS]
 # Environment: PROFILE=release|debug (default release), MODULES (default 100),

@@ -1,10 +1,10 @@
 """Conformance of the loopback emulator and midcore-sign with the official
 Azure SDK for Python (azure-identity and azure-keyvault-keys).
 
-The SDK reaches the emulator through its own transport settings: the
-emulator's CA as `connection_verify`, its authority as `authority` with
-instance discovery disabled, and a name-resolution override that maps the
-reserved `.test` host names to 127.0.0.1, so nothing resolves through DNS.
+The SDK reaches the emulator through its own transport settings. It trusts the
+emulator's CA through `connection_verify` and uses its authority with instance
+discovery disabled. A name-resolution override maps the reserved `.test` host
+names to 127.0.0.1, so nothing resolves through DNS.
 
 Binaries come from MIDCORE_BIN_DIR (default: the workspace's target/debug,
 or $CARGO_TARGET_DIR/debug).

@@ -44,7 +44,7 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// A bundle with a real Electron archive, a loose file and `modules` WASM modules.
+/// Creates a bundle with a real Electron archive, a loose file and `modules` WASM modules.
 fn bundle(root: &Path, modules: usize) -> PathBuf {
     let bundle = root.join("resources");
     let runners = bundle.join("local-compute/runners");

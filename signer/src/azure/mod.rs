@@ -6,7 +6,7 @@
 //! name the recorded `kid` and verify locally before it is handed back.
 //!
 //! The backend owns retries (the SDK's are switched off): exponential backoff
-//! with jitter on 429, 503 and other transient answers, honouring
+//! with jitter on 429, 503 and other transient responses, honouring
 //! `Retry-After`; one credential renewal and one retry on a 401; no retry on
 //! 400, 403 or 404. Everything runs under an overall deadline.
 
@@ -57,7 +57,7 @@ pub fn info(reference: &str, auth: Option<&str>) -> Result<KeyInfo, OpenError> {
     Ok(backend.key_info(reference))
 }
 
-/// Which Key Vault operation failed, for messages that name the missing permission.
+/// Key Vault operation, named in error messages together with its permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
     Get,
@@ -148,7 +148,7 @@ fn documented_limit(hsm: bool, bits: u32) -> u32 {
     }
 }
 
-/// What every request of the run shares.
+/// State shared by every request of the run.
 struct Shared {
     client: KeyClient,
     credential: Arc<RenewableCredential>,
@@ -431,7 +431,7 @@ impl KeyVaultBackend {
         })
     }
 
-    /// The versioned key id this run signs with.
+    /// Returns the versioned key id this run signs with.
     pub fn kid(&self) -> &str {
         &self.kid
     }

@@ -22,7 +22,7 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     )
 }
 
-/// A JWT-shaped token. The signature part is random: only the emulator checks
+/// Builds a JWT-shaped token. The signature part is random: only the emulator checks
 /// these tokens, by looking them up, never by signature.
 fn jwt(claims: &serde_json::Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"emulator"}"#);

@@ -73,18 +73,18 @@ pub struct StartupInfo {
     pub control_url: String,
 }
 
-/// Faults and settings that change how the emulator answers. Every field is
+/// Faults and settings that change how the emulator responds. Every field is
 /// optional in `POST /_emulator/faults`; fields left out keep their value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Answer the next N authenticated Key Vault requests with 429 `Throttled`.
+    /// Respond to the next N authenticated Key Vault requests with 429 `Throttled`.
     pub throttle_next: u32,
     /// `Retry-After` seconds sent with injected 429s; none when absent.
     pub throttle_retry_after_secs: Option<u64>,
-    /// Answer every authenticated Key Vault request with 429 for this many seconds from now.
+    /// Respond to every authenticated Key Vault request with 429 for this many seconds from now.
     pub throttle_for_secs: Option<u64>,
-    /// Answer the next N authenticated Key Vault requests with 503.
+    /// Respond to the next N authenticated Key Vault requests with 503.
     pub unavailable_next: u32,
     /// `Retry-After` seconds sent with injected 503s; none when absent.
     pub unavailable_retry_after_secs: Option<u64>,
@@ -97,7 +97,7 @@ pub struct Faults {
     pub forbidden_sign_keys: HashSet<String>,
     /// Revoke every access token once this many more authenticated Key Vault requests arrived.
     pub revoke_tokens_after_requests: Option<u64>,
-    /// Answer 401 to every Key Vault request, even with a freshly issued token.
+    /// Respond with 401 to every Key Vault request, even with a freshly issued token.
     pub reject_tokens: bool,
     /// Lifetime of access tokens issued from now on, in seconds (default 3599).
     pub token_lifetime_secs: Option<u64>,
@@ -363,6 +363,7 @@ impl Drop for Emulator {
 async fn bind(
     config: &EmulatorConfig,
 ) -> anyhow::Result<(tokio::net::TcpListener, Arc<SharedHandle>)> {
+    // 1. Settings, state directory, CA and stored identities.
     if !config.listen.ip().is_loopback() {
         anyhow::bail!(
             "--listen {} is not a loopback address; the emulator serves loopback only",
@@ -384,6 +385,8 @@ async fn bind(
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
     let tls = tls::load_or_create(&config.state_dir)?;
     let (stored, state_path) = StoredState::load_or_create(&config.state_dir)?;
+
+    // 2. The listener, and the endpoints named after its port.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -638,7 +641,7 @@ fn create_key(
     Ok(version)
 }
 
-/// The control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
+/// Handles the control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
 /// field by field), `GET /_emulator/faults`, `GET /_emulator/stats`,
 /// `POST /_emulator/stats/reset`, `POST /_emulator/revoke-tokens`,
 /// `POST /_emulator/keys/NAME?size=3072` and `GET /_emulator/info`.

@@ -1,5 +1,8 @@
 //! The Key Vault keys data plane: get, create, rotate, list versions, sign, verify.
-#![allow(clippy::result_large_err, reason = "the error is the finished HTTP reply, built at most once per request")]
+#![allow(
+    clippy::result_large_err,
+    reason = "the error is the finished HTTP reply, built at most once per request"
+)]
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -35,7 +38,7 @@ fn valid_version(version: &str) -> bool {
     version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The token audience of the vault: `https://vault.test:PORT` for `*.vault.test`.
+/// Returns the token audience of the vault: `https://vault.test:PORT` for `*.vault.test`.
 ///
 /// The port is part of the resource because clients compare the challenge's
 /// authority with the request's: the Python SDK compares host and port, the
@@ -48,7 +51,7 @@ fn resource_for(shared: &Shared, call: &Call) -> String {
     }
 }
 
-/// The Bearer challenge the vault sends with every 401.
+/// Builds the 401 reply with the Bearer challenge the vault sends.
 fn challenge(shared: &Shared, call: &Call, code: &str, message: &str) -> Reply {
     let mut reply = error(StatusCode::UNAUTHORIZED, code, message);
     let resource = resource_for(shared, call);
@@ -615,6 +618,7 @@ fn prepare(
     operation: &str,
     digest_field: &str,
 ) -> Result<(KeyVersion, Algorithm, Vec<u8>, serde_json::Value), Reply> {
+    // 1. The key, its permitted operations and its state.
     let body = parse_body(call)?;
     let key = find_version(shared, call, name, version)?;
     if !key.key_ops.iter().any(|op| op == operation) {
@@ -633,6 +637,8 @@ fn prepare(
             "Operation is not allowed on a key that is not yet valid or has expired.",
         ));
     }
+
+    // 2. The algorithm and a digest of its exact length.
     let alg_name = body
         .get("alg")
         .and_then(serde_json::Value::as_str)
@@ -658,6 +664,8 @@ fn prepare(
         );
         return Err(error(StatusCode::BAD_REQUEST, "BadParameter", &message));
     }
+
+    // 3. The vault's per-10-second limit for this key type.
     let bits = key.bits().unwrap_or(0);
     rate_limit(shared, call, &key.kty, bits)?;
     Ok((key, alg, value, body))

@@ -94,7 +94,7 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The JSON line a successful probe printed.
+/// Parses the JSON line a successful probe printed.
 pub fn json(output: &Output) -> serde_json::Value {
     assert!(output.status.success(), "probe failed: {}", stderr(output));
     serde_json::from_slice(&output.stdout).expect("probe prints JSON")
