@@ -191,3 +191,12 @@ def test_midcore_sign_sidecar_verifies_with_sdk_key(emulator, tmp_path):
     with pytest.raises(InvalidSignature):
         sdk_key.verify(signature, module_bytes + b"\x00", PSS_32, hashes.SHA256())
     assert key.id.rsplit("/", 1)[0] in client.get_key("py-release").id
+
+
+def test_sign_needs_sign_operation(emulator):
+    client = key_client(emulator)
+    key = client.create_rsa_key("py-verify-only", size=2048, key_operations=["verify"])
+    crypto = CryptographyClient(key.id, credential(emulator), connection_verify=emulator["ca_cert"])
+    with pytest.raises(HttpResponseError) as raised:
+        crypto.sign(SignatureAlgorithm.ps256, hashlib.sha256(b"x").digest())
+    assert raised.value.status_code == 403

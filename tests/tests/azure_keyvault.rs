@@ -213,3 +213,29 @@ fn trace_log_hides_secret_and_tokens() {
         "access token in the log"
     );
 }
+
+#[test]
+fn key_without_sign_operation_is_rejected() {
+    let fixture = Fixture::new();
+    fixture
+        .emulator
+        .create_key("verify-only", 2048, &["verify"])
+        .expect("key created");
+    fixture.emulator.reset_stats();
+    let output = probe(
+        &[
+            "sign",
+            &fixture.reference("verify-only"),
+            "client-secret",
+            "1",
+        ],
+        &fixture.client_secret_env(),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("does not allow the sign operation"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fixture.emulator.stats().sign_requests, 0);
+}
