@@ -33,10 +33,14 @@ _original_getaddrinfo = socket.getaddrinfo
 
 
 def _loopback_for_test_domain(host, *args, **kwargs):
-    """Resolve every `.test` host name to 127.0.0.1; leave others alone."""
-    if isinstance(host, str) and host.endswith(".test"):
-        host = "127.0.0.1"
-    return _original_getaddrinfo(host, *args, **kwargs)
+    """Resolve every `.test` host name to 127.0.0.1 and reject any other name,
+    so a request to a real Azure host fails the test instead of leaving loopback."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None and name.endswith(".test"):
+        name = "127.0.0.1"
+    if name not in (None, "127.0.0.1", "::1", "localhost"):
+        raise socket.gaierror(socket.EAI_NONAME, f"{name} is not a loopback test host")
+    return _original_getaddrinfo(name, *args, **kwargs)
 
 
 def bin_dir() -> Path:
