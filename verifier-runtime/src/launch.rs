@@ -640,3 +640,58 @@ fn diagnose_archive(archive_path: &str, archive: &Archive, record: &ArchiveRecor
     }
     drift
 }
+
+/// Kind of the `system` ledger entry that records a refused launch.
+pub const DRIFT_EVIDENCE_KIND: &str = "integrity-drift";
+
+/// The JSON body of a drift evidence entry: the bundle, the verdict, the key,
+/// the mode, the refusal reason and every drift item.
+pub fn drift_evidence(bundle: &Path, report: &LaunchReport) -> crate::json::Value {
+    use crate::json::{Object, Value, number_u64};
+    let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
+    let drift = report
+        .drift
+        .iter()
+        .map(|item| {
+            let mut object = Object::new();
+            object.insert("path".to_owned(), Value::String(item.path.clone()));
+            object.insert(
+                "kind".to_owned(),
+                Value::String(item.kind.as_str().to_owned()),
+            );
+            object.insert("expected".to_owned(), text(&item.expected));
+            object.insert("actual".to_owned(), text(&item.actual));
+            Value::Object(object)
+        })
+        .collect();
+    let mut body = Object::new();
+    body.insert(
+        "bundle".to_owned(),
+        Value::String(bundle.display().to_string()),
+    );
+    body.insert(
+        "verdict".to_owned(),
+        Value::String(report.verdict.as_str().to_owned()),
+    );
+    body.insert(
+        "mode".to_owned(),
+        Value::String(report.mode.as_str().to_owned()),
+    );
+    body.insert(
+        "key_id".to_owned(),
+        text(&report.key_id.map(|id| id.to_string())),
+    );
+    body.insert("refusal".to_owned(), text(&report.refusal));
+    body.insert("files_checked".to_owned(), number_u64(report.files_checked));
+    body.insert("drift".to_owned(), Value::Array(drift));
+    Value::Object(body)
+}
+
+/// Appends a refused launch to the project's audit ledger as `system` evidence.
+pub fn record_drift(
+    ledger: &mut crate::ledger::Ledger,
+    bundle: &Path,
+    report: &LaunchReport,
+) -> Result<crate::ledger::AppendedEntry, crate::ledger::LedgerError> {
+    ledger.append_evidence(DRIFT_EVIDENCE_KIND, drift_evidence(bundle, report))
+}

@@ -7,10 +7,14 @@
 
 pub mod asar;
 pub mod bundle;
+pub mod ci;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod crypto;
 pub mod json;
 pub mod launch;
+pub mod ledger;
 pub mod manifest;
+pub mod receipt;
 pub mod sidecar;
+pub mod tamper;

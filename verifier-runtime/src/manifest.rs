@@ -97,7 +97,8 @@ pub enum ArchiveEntryRecord {
         size: u64,
         /// SHA-256 of the whole file.
         sha256: Sha256Digest,
-        /// SHA-256 of each 4 MiB block; one block for files up to 4 MiB (equal to `sha256`).
+        /// SHA-256 of each 4 MiB block, as `@electron/asar` computes them: one block (equal to
+        /// `sha256`) below 4 MiB, and a final block over no bytes when the size is a multiple of 4 MiB.
         blocks: Vec<Sha256Digest>,
         /// Whether the bytes are in `<archive>.unpacked/`.
         unpacked: bool,
@@ -408,15 +409,12 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
                 None if expected_blocks == 1 => vec![sha256],
                 None => {
                     return Err(fields
-                        .error("blocks", "required for files larger than one 4 MiB block")
+                        .error("blocks", "required for files of 4 MiB or more")
                         .into());
                 }
                 Some(_) if expected_blocks == 1 => {
                     return Err(fields
-                        .error(
-                            "blocks",
-                            "must be absent for files of at most one 4 MiB block",
-                        )
+                        .error("blocks", "must be absent for files smaller than 4 MiB")
                         .into());
                 }
                 Some(Value::Array(items)) => {
@@ -478,12 +476,11 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
     Ok(record)
 }
 
-/// Size of an integrity block: 4 MiB, as Electron uses.
-pub const BLOCK_SIZE: u64 = 4 * 1024 * 1024;
-
-/// Number of 4 MiB blocks in a file of `size` bytes; an empty file has one.
+/// Number of block hashes the manifest records for a file of `size` bytes:
+/// the rule of `@electron/asar`'s integrity blocks, so an empty file has one
+/// block and a file of exactly 4 MiB has two (the second over no bytes).
 pub fn block_count(size: u64) -> u64 {
-    size.div_ceil(BLOCK_SIZE).max(1)
+    crate::asar::block_count(size, crate::asar::BLOCK_SIZE)
 }
 
 fn digest_value(digest: &Sha256Digest) -> Value {
