@@ -272,3 +272,21 @@ fn budget_of_operations_is_respected() {
     );
     assert_eq!(fixture.emulator.stats().signatures, 3);
 }
+
+#[test]
+fn bad_request_is_not_retried() {
+    let fixture = Fixture::new();
+    fixture.emulator.set_faults(Faults {
+        bad_request_next: 5,
+        ..Faults::default()
+    });
+    let output = probe(
+        &["info", &fixture.reference(KEY), "client-secret"],
+        &fixture.client_secret_env(),
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("400 BadParameter"), "{message}");
+    assert!(message.contains("midcore.vault.test"), "{message}");
+    assert_eq!(fixture.emulator.stats().key_vault_requests, 1);
+}

@@ -88,6 +88,8 @@ pub struct Faults {
     pub unavailable_next: u32,
     /// `Retry-After` seconds sent with injected 503s; none when absent.
     pub unavailable_retry_after_secs: Option<u64>,
+    /// Respond to the next N authenticated Key Vault requests with 400 `BadParameter`.
+    pub bad_request_next: u32,
     /// Delay added before every Key Vault answer, in milliseconds.
     pub latency_ms: u64,
     /// Key names for which every Key Vault operation answers 403 `ForbiddenByRbac`

@@ -235,6 +235,14 @@ fn injected_fault(shared: &Shared) -> Option<Reply> {
             "Operations per second limit reached (injected fault).",
         ));
     }
+    if mutable.faults.bad_request_next > 0 {
+        mutable.faults.bad_request_next -= 1;
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The request is invalid (injected fault).",
+        ));
+    }
     if mutable.faults.unavailable_next > 0 {
         mutable.faults.unavailable_next -= 1;
         shared.counters.injected_503.fetch_add(1, Ordering::SeqCst);
