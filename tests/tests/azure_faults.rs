@@ -129,28 +129,27 @@ fn revoked_token_is_renewed_once() {
 
 #[test]
 fn rejected_fresh_token_is_not_retried_again() {
+    // The key opens with a valid token; from then on every token is rejected,
+    // so the first sign gets a 401, one fresh token, a second 401 and stops.
     let fixture = Fixture::new();
     let env = with(&fixture.client_secret_env(), "MIDCORE_KV_CONCURRENCY", "1");
-    // Open the key first, so the 401s arrive in the middle of the run.
     fixture.emulator.set_faults(Faults {
-        revoke_tokens_after_requests: Some(1),
+        reject_tokens_after_requests: Some(1),
         ..Faults::default()
     });
-    let opened = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
-    assert!(opened.status.success(), "{}", stderr(&opened));
-    fixture.emulator.reset_stats();
-    fixture.emulator.set_faults(Faults {
-        reject_tokens: true,
-        ..Faults::default()
-    });
-    let output = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
+    let output = probe(
+        &["sign", &fixture.reference(KEY), "client-secret", "3"],
+        &env,
+    );
     assert!(!output.status.success());
     assert!(
         stderr(&output).contains("again after a fresh token"),
         "{}",
         stderr(&output)
     );
-    assert_eq!(fixture.emulator.stats().token_requests, 2);
+    let stats = fixture.emulator.stats();
+    assert_eq!(stats.token_requests, 2);
+    assert_eq!(stats.signatures, 0);
 }
 
 #[test]

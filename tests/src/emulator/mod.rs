@@ -101,6 +101,8 @@ pub struct Faults {
     pub revoke_tokens_after_requests: Option<u64>,
     /// Respond with 401 to every Key Vault request, even with a freshly issued token.
     pub reject_tokens: bool,
+    /// Set `reject_tokens` once this many more authenticated Key Vault requests arrived.
+    pub reject_tokens_after_requests: Option<u64>,
     /// Lifetime of access tokens issued from now on, in seconds (default 3599).
     pub token_lifetime_secs: Option<u64>,
     /// Lifetime of GitHub, Azure DevOps and workload identity assertions, in seconds (default 300).

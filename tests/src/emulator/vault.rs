@@ -142,6 +142,14 @@ pub(super) async fn handle(shared: &Shared, call: &Call) -> Reply {
                 mutable.faults.revoke_tokens_after_requests = Some(remaining - 1);
             }
         }
+        if let Some(remaining) = mutable.faults.reject_tokens_after_requests {
+            if remaining <= 1 {
+                mutable.faults.reject_tokens_after_requests = None;
+                mutable.faults.reject_tokens = true;
+            } else {
+                mutable.faults.reject_tokens_after_requests = Some(remaining - 1);
+            }
+        }
         mutable.faults.latency_ms
     };
     if latency > 0 {
