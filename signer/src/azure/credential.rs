@@ -18,7 +18,7 @@ use azure_identity::{
 pub const AUTH_MODES: &str =
     "client-secret, github-oidc, azure-pipelines, workload-identity, managed-identity, azure-cli";
 
-/// How the signer obtains Entra ID tokens. There is deliberately no default chain.
+/// Source of Entra ID tokens, chosen with `--auth`. There is deliberately no default chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
@@ -51,7 +51,7 @@ impl AuthMode {
         }
     }
 
-    /// The `--auth` spelling.
+    /// Returns the `--auth` spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecret => "client-secret",
@@ -188,7 +188,6 @@ pub fn build(
                 client_id: Some(required("AZURE_CLIENT_ID")?),
                 tenant_id: Some(required("AZURE_TENANT_ID")?),
                 token_file_path: Some(required("AZURE_FEDERATED_TOKEN_FILE")?.into()),
-                ..WorkloadIdentityCredentialOptions::default()
             }))?
         }
         AuthMode::ManagedIdentity => {
@@ -199,7 +198,6 @@ pub fn build(
             ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: env("AZURE_CLIENT_ID").map(UserAssignedId::ClientId),
                 client_options: options,
-                ..ManagedIdentityCredentialOptions::default()
             }))?
         }
         AuthMode::AzureCli => AzureCliCredential::new(Some(AzureCliCredentialOptions {

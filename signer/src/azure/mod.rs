@@ -6,7 +6,7 @@
 //! name the recorded `kid` and verify locally before it is handed back.
 //!
 //! The backend owns retries (the SDK's are switched off): exponential backoff
-//! with jitter on 429, 503 and other transient answers, honouring
+//! with jitter on 429, 503 and other transient responses, honouring
 //! `Retry-After`; one credential renewal and one retry on a 401; no retry on
 //! 400, 403 or 404. Everything runs under an overall deadline.
 
@@ -17,7 +17,7 @@ mod settings;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ pub fn info(reference: &str, auth: Option<&str>) -> Result<KeyInfo, OpenError> {
     Ok(backend.key_info(reference))
 }
 
-/// Which Key Vault operation failed, for messages that name the missing permission.
+/// Key Vault operation, named in error messages together with its permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
     Get,
@@ -96,12 +96,14 @@ struct KeyFacts {
 /// stays inside the vault's documented limits instead of provoking 429s.
 #[derive(Debug)]
 struct OpsWindow {
-    budget: usize,
+    /// Operations allowed per window; set once the key's type and size are known.
+    budget: AtomicUsize,
     started: Mutex<VecDeque<Instant>>,
 }
 
 impl OpsWindow {
-    async fn acquire(&self) {
+    /// Waits until an operation may start; `Err` when that would be at or after `deadline`.
+    async fn acquire(&self, deadline: Instant) -> Result<(), Duration> {
         loop {
             let wait = {
                 let mut started = self
@@ -115,17 +117,20 @@ impl OpsWindow {
                 {
                     started.pop_front();
                 }
-                if started.len() < self.budget {
+                if started.len() < self.budget.load(Ordering::Relaxed) {
                     started.push_back(now);
-                    return;
+                    return Ok(());
                 }
                 started.front().map_or(LIMIT_WINDOW, |oldest| {
                     LIMIT_WINDOW.saturating_sub(now.duration_since(*oldest))
                 })
             };
+            if Instant::now() + wait >= deadline {
+                return Err(wait);
+            }
             tracing::debug!(
                 wait_ms = wait.as_millis(),
-                budget = self.budget,
+                budget = self.budget.load(Ordering::Relaxed),
                 "waiting for the Key Vault operation budget"
             );
             tokio::time::sleep(wait).await;
@@ -143,7 +148,7 @@ fn documented_limit(hsm: bool, bits: u32) -> u32 {
     }
 }
 
-/// What every request of the run shares.
+/// State shared by every request of the run.
 struct Shared {
     client: KeyClient,
     credential: Arc<RenewableCredential>,
@@ -210,8 +215,13 @@ impl Shared {
         let mut renewed = false;
         loop {
             attempts += 1;
-            if limited {
-                self.window.acquire().await;
+            if limited && let Err(wait) = self.window.acquire(self.deadline).await {
+                let when = format!(
+                    "while waiting {} ms for the budget of {} operations per 10 s ({OPS_PER_10S_VAR})",
+                    wait.as_millis(),
+                    self.window.budget.load(Ordering::Relaxed)
+                );
+                return Err(self.deadline_message(operation, &when));
             }
             let generation = self.credential.generation();
             let remaining = self.deadline.saturating_duration_since(Instant::now());
@@ -369,7 +379,7 @@ impl KeyVaultBackend {
             settings,
             deadline,
             window: OpsWindow {
-                budget: usize::MAX,
+                budget: AtomicUsize::new(usize::MAX),
                 started: Mutex::new(VecDeque::new()),
             },
             retries: AtomicU64::new(0),
@@ -407,17 +417,10 @@ impl KeyVaultBackend {
             .settings
             .ops_per_10s
             .unwrap_or_else(|| documented_limit(hsm, public_key.bits()) * 4 / 5);
-        let shared = match Arc::try_unwrap(shared) {
-            Ok(mut owned) => {
-                owned.window.budget = usize::try_from(budget).unwrap_or(usize::MAX);
-                Arc::new(owned)
-            }
-            Err(_) => {
-                return Err(OpenError::Cloud(
-                    "internal error: the Key Vault client is still in use".to_owned(),
-                ));
-            }
-        };
+        shared.window.budget.store(
+            usize::try_from(budget).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
         tracing::debug!(%kid, key_id = %public_key.key_id(), budget, concurrency = shared.settings.concurrency, "opened Key Vault key");
         Ok(Self {
             runtime,
@@ -428,7 +431,7 @@ impl KeyVaultBackend {
         })
     }
 
-    /// The versioned key id this run signs with.
+    /// Returns the versioned key id this run signs with.
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -572,7 +575,6 @@ async fn sign_one(
             let parameters = SignParameters {
                 algorithm: Some(SignatureAlgorithm::Ps256),
                 value: Some(digest.to_vec()),
-                ..SignParameters::default()
             };
             let options = KeyClientSignOptions {
                 key_version: Some(version.clone()),

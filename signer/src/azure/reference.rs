@@ -13,7 +13,7 @@ pub struct KeyReference {
     pub version: Option<String>,
 }
 
-/// Why a reference is not a valid Key Vault key reference.
+/// Error for a reference that is not a valid Key Vault key reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReferenceError {
@@ -24,7 +24,7 @@ pub enum ReferenceError {
     Invalid {
         /// The reference as given.
         reference: String,
-        /// What is wrong with it.
+        /// Reason the reference is invalid.
         reason: &'static str,
     },
 }
@@ -104,7 +104,7 @@ impl KeyReference {
         })
     }
 
-    /// The vault URL, e.g. `https://release.vault.azure.net` or `https://x.vault.test:8443`.
+    /// Returns the vault URL, e.g. `https://release.vault.azure.net` or `https://x.vault.test:8443`.
     pub fn vault_url(&self) -> String {
         match self.port {
             Some(port) => format!("https://{}:{port}", self.host),
@@ -112,7 +112,7 @@ impl KeyReference {
         }
     }
 
-    /// The reference in its canonical text form.
+    /// Formats the reference in its canonical text form.
     pub fn display_name(&self) -> String {
         let authority = match self.port {
             Some(port) => format!("{}:{port}", self.host),

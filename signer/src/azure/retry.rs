@@ -5,7 +5,7 @@ use std::time::Duration;
 use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
 
-/// Longest single wait between two attempts.
+/// Maximum wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Attempts per operation for throttling and server errors (the deadline also applies).
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -13,10 +13,10 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// a mistake in the setup should fail fast rather than wait out the deadline.
 pub const MAX_CONNECTION_ATTEMPTS: u32 = 3;
 
-/// What the backend does with a failed request.
+/// Classification of a failed request, which decides whether the backend retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// 429, 503 and other transient server answers: wait and try again.
+    /// 429, 503 and other transient server responses: wait and try again.
     Transient {
         /// HTTP status.
         status: u16,
@@ -25,13 +25,13 @@ pub enum Failure {
         /// Service error code and message, for the final report.
         detail: String,
     },
-    /// The connection failed before an HTTP answer arrived.
+    /// The connection failed before an HTTP response arrived.
     Connection(String),
     /// 401 with a token: renew the credential and retry exactly once.
     Unauthorized(String),
     /// Anything else (400, 403, 404, a credential failure): report and stop.
     Fatal {
-        /// HTTP status, when the vault answered.
+        /// HTTP status, when the vault responded.
         status: Option<u16>,
         /// Service error code (`ForbiddenByRbac`, `KeyNotFound`, ...), if any.
         code: Option<String>,
@@ -114,7 +114,7 @@ pub fn classify(error: &azure_core::Error) -> Failure {
     }
 }
 
-/// The error and its sources on one line.
+/// Formats the error and its sources on one line.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

@@ -15,6 +15,11 @@ use midcore_signer::keyref;
 use midcore_verifier::crypto::sha256;
 
 fn main() -> ExitCode {
+    // Logs go to stderr with the filter in MIDCORE_LOG, as midcore-sign does.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MIDCORE_LOG"))
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(line) => {

@@ -22,7 +22,7 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     )
 }
 
-/// A JWT-shaped token. The signature part is random: only the emulator checks
+/// Builds a JWT-shaped token. The signature part is random: only the emulator checks
 /// these tokens, by looking them up, never by signature.
 fn jwt(claims: &serde_json::Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"emulator"}"#);
@@ -224,8 +224,8 @@ fn token(shared: &Shared, call: &Call, tenant: &str) -> Reply {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_client",
-                    700_211,
-                    "No matching federated identity record found for presented assertion issuer.",
+                    70021,
+                    "No matching federated identity record found for presented assertion.",
                 );
             }
             Some(issued) if issued.expires <= now_unix() => {

@@ -73,21 +73,23 @@ pub struct StartupInfo {
     pub control_url: String,
 }
 
-/// Faults and settings that change how the emulator answers. Every field is
+/// Faults and settings that change how the emulator responds. Every field is
 /// optional in `POST /_emulator/faults`; fields left out keep their value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Answer the next N authenticated Key Vault requests with 429 `Throttled`.
+    /// Respond to the next N authenticated Key Vault requests with 429 `Throttled`.
     pub throttle_next: u32,
     /// `Retry-After` seconds sent with injected 429s; none when absent.
     pub throttle_retry_after_secs: Option<u64>,
-    /// Answer every authenticated Key Vault request with 429 for this many seconds from now.
+    /// Respond to every authenticated Key Vault request with 429 for this many seconds from now.
     pub throttle_for_secs: Option<u64>,
-    /// Answer the next N authenticated Key Vault requests with 503.
+    /// Respond to the next N authenticated Key Vault requests with 503.
     pub unavailable_next: u32,
     /// `Retry-After` seconds sent with injected 503s; none when absent.
     pub unavailable_retry_after_secs: Option<u64>,
+    /// Respond to the next N authenticated Key Vault requests with 400 `BadParameter`.
+    pub bad_request_next: u32,
     /// Delay added before every Key Vault answer, in milliseconds.
     pub latency_ms: u64,
     /// Key names for which every Key Vault operation answers 403 `ForbiddenByRbac`
@@ -97,8 +99,10 @@ pub struct Faults {
     pub forbidden_sign_keys: HashSet<String>,
     /// Revoke every access token once this many more authenticated Key Vault requests arrived.
     pub revoke_tokens_after_requests: Option<u64>,
-    /// Answer 401 to every Key Vault request, even with a freshly issued token.
+    /// Respond with 401 to every Key Vault request, even with a freshly issued token.
     pub reject_tokens: bool,
+    /// Set `reject_tokens` once this many more authenticated Key Vault requests arrived.
+    pub reject_tokens_after_requests: Option<u64>,
     /// Lifetime of access tokens issued from now on, in seconds (default 3599).
     pub token_lifetime_secs: Option<u64>,
     /// Lifetime of GitHub, Azure DevOps and workload identity assertions, in seconds (default 300).
@@ -296,7 +300,7 @@ impl Emulator {
 
     /// Replaces the fault settings.
     pub fn set_faults(&self, faults: Faults) {
-        apply_faults(&self.handle.shared, faults);
+        apply_faults(&self.handle.shared, faults, true);
     }
 
     /// Current fault settings.
@@ -359,10 +363,11 @@ impl Drop for Emulator {
     }
 }
 
-/// Binds the listener and builds the shared state; used by [`Emulator::start`] and the binary.
-pub async fn bind(
+/// Binds the listener and builds the shared state.
+async fn bind(
     config: &EmulatorConfig,
 ) -> anyhow::Result<(tokio::net::TcpListener, Arc<SharedHandle>)> {
+    // 1. Settings, state directory, CA and stored identities.
     if !config.listen.ip().is_loopback() {
         anyhow::bail!(
             "--listen {} is not a loopback address; the emulator serves loopback only",
@@ -384,6 +389,8 @@ pub async fn bind(
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
     let tls = tls::load_or_create(&config.state_dir)?;
     let (stored, state_path) = StoredState::load_or_create(&config.state_dir)?;
+
+    // 2. The listener, and the endpoints named after its port.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -433,7 +440,7 @@ pub async fn bind(
 }
 
 /// The shared state plus the TLS configuration, as [`bind`] returns them.
-pub struct SharedHandle {
+struct SharedHandle {
     shared: Arc<Shared>,
     tls: Arc<rustls::ServerConfig>,
 }
@@ -444,15 +451,8 @@ impl std::fmt::Debug for SharedHandle {
     }
 }
 
-impl SharedHandle {
-    /// Addresses, credentials and endpoints.
-    pub fn info(&self) -> &StartupInfo {
-        &self.shared.info
-    }
-}
-
-/// Accepts connections until `stop` fires (or forever when it is dropped unsent).
-pub async fn serve(
+/// Accepts connections until `stop` fires or its sender is dropped.
+async fn serve(
     listener: tokio::net::TcpListener,
     handle: Arc<SharedHandle>,
     stop: tokio::sync::oneshot::Receiver<()>,
@@ -611,11 +611,15 @@ fn strip_port(host_port: &str) -> &str {
     host_port.split(':').next().unwrap_or_default()
 }
 
-fn apply_faults(shared: &Shared, faults: Faults) {
+/// Replaces the fault settings. The `throttle_for_secs` period restarts only
+/// when `restart_throttle` is set, so an unrelated update keeps it running.
+fn apply_faults(shared: &Shared, faults: Faults, restart_throttle: bool) {
     let mut mutable = shared.mutable();
-    mutable.throttle_until = faults
-        .throttle_for_secs
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    if restart_throttle {
+        mutable.throttle_until = faults
+            .throttle_for_secs
+            .map(|secs| Instant::now() + Duration::from_secs(secs));
+    }
     mutable.faults = faults;
 }
 
@@ -641,7 +645,7 @@ fn create_key(
     Ok(version)
 }
 
-/// The control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
+/// Handles the control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
 /// field by field), `GET /_emulator/faults`, `GET /_emulator/stats`,
 /// `POST /_emulator/stats/reset`, `POST /_emulator/revoke-tokens`,
 /// `POST /_emulator/keys/NAME?size=3072` and `GET /_emulator/info`.
@@ -676,14 +680,15 @@ fn control(shared: &Shared, call: &Call, rest: &str) -> Reply {
             }
             match serde_json::from_value::<Faults>(merged) {
                 Ok(faults) => {
-                    apply_faults(shared, faults.clone());
+                    let restart_throttle = update.get("throttle_for_secs").is_some();
+                    apply_faults(shared, faults.clone(), restart_throttle);
                     ok(serde_json::to_value(faults).unwrap_or_default())
                 }
                 Err(err) => bad(format!("invalid fault settings: {err}")),
             }
         }
         ("POST", "faults/clear") => {
-            apply_faults(shared, Faults::default());
+            apply_faults(shared, Faults::default(), true);
             ok(serde_json::json!({}))
         }
         ("POST", "revoke-tokens") => {

@@ -63,7 +63,7 @@ impl KeyVersion {
         }))
     }
 
-    /// The `attributes` object of a key bundle.
+    /// Builds the `attributes` object of a key bundle.
     pub fn attributes(&self) -> serde_json::Value {
         let mut attributes = serde_json::json!({
             "enabled": self.enabled,

@@ -1,4 +1,8 @@
 //! The Key Vault keys data plane: get, create, rotate, list versions, sign, verify.
+#![allow(
+    clippy::result_large_err,
+    reason = "the error is the finished HTTP reply, built at most once per request"
+)]
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -34,14 +38,23 @@ fn valid_version(version: &str) -> bool {
     version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The Bearer challenge the vault sends with every 401.
-fn challenge(shared: &Shared, call: &Call, code: &str, message: &str) -> Reply {
-    let mut reply = error(StatusCode::UNAUTHORIZED, code, message);
-    let resource = if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) {
-        format!("https://{VAULT_DOMAIN}")
+/// Returns the token audience of the vault: `https://vault.test:PORT` for `*.vault.test`.
+///
+/// The port is part of the resource because clients compare the challenge's
+/// authority with the request's: the Python SDK compares host and port, the
+/// Rust SDK the host only, and real vaults listen on the default port.
+fn resource_for(shared: &Shared, call: &Call) -> String {
+    if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) {
+        format!("https://{VAULT_DOMAIN}:{}", shared.info.listen.port())
     } else {
         "https://vault.azure.net".to_owned()
-    };
+    }
+}
+
+/// Builds the 401 reply with the Bearer challenge the vault sends.
+fn challenge(shared: &Shared, call: &Call, code: &str, message: &str) -> Reply {
+    let mut reply = error(StatusCode::UNAUTHORIZED, code, message);
+    let resource = resource_for(shared, call);
     let value = format!(
         "Bearer authorization=\"{}/{}\", resource=\"{resource}\"",
         shared.info.authority_url, shared.info.tenant_id
@@ -129,6 +142,14 @@ pub(super) async fn handle(shared: &Shared, call: &Call) -> Reply {
                 mutable.faults.revoke_tokens_after_requests = Some(remaining - 1);
             }
         }
+        if let Some(remaining) = mutable.faults.reject_tokens_after_requests {
+            if remaining <= 1 {
+                mutable.faults.reject_tokens_after_requests = None;
+                mutable.faults.reject_tokens = true;
+            } else {
+                mutable.faults.reject_tokens_after_requests = Some(remaining - 1);
+            }
+        }
         mutable.faults.latency_ms
     };
     if latency > 0 {
@@ -196,11 +217,7 @@ fn check_access_token(shared: &Shared, call: &Call, token: &str) -> Result<(), S
     if issued.expires <= super::now_unix() {
         return Err("AKV10022: Token is expired.".to_owned());
     }
-    let expected = if call.host.ends_with(&format!(".{VAULT_DOMAIN}")) {
-        format!("https://{VAULT_DOMAIN}")
-    } else {
-        "https://vault.azure.net".to_owned()
-    };
+    let expected = resource_for(shared, call);
     if issued.audience.trim_end_matches('/') != expected {
         return Err(format!(
             "AKV10022: Invalid audience. Expected {expected}, found: {}.",
@@ -224,6 +241,14 @@ fn injected_fault(shared: &Shared) -> Option<Reply> {
         return Some(throttled(
             retry_after,
             "Operations per second limit reached (injected fault).",
+        ));
+    }
+    if mutable.faults.bad_request_next > 0 {
+        mutable.faults.bad_request_next -= 1;
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The request is invalid (injected fault).",
         ));
     }
     if mutable.faults.unavailable_next > 0 {
@@ -281,8 +306,7 @@ fn forbidden(shared: &Shared, call: &Call, name: &str, segments: &[&str]) -> Rep
         call.host.split('.').next().unwrap_or_default(),
         call.host.split('.').next().unwrap_or_default(),
     );
-    let mut body = serde_json::json!({"error": {"code": "Forbidden", "message": message, "innererror": {"code": "ForbiddenByRbac"}}});
-    body["error"]["innererror"]["code"] = "ForbiddenByRbac".into();
+    let body = serde_json::json!({"error": {"code": "Forbidden", "message": message, "innererror": {"code": "ForbiddenByRbac"}}});
     json_reply(StatusCode::FORBIDDEN, &body)
 }
 
@@ -610,6 +634,7 @@ fn prepare(
     operation: &str,
     digest_field: &str,
 ) -> Result<(KeyVersion, Algorithm, Vec<u8>, serde_json::Value), Reply> {
+    // 1. The key, its permitted operations and its state.
     let body = parse_body(call)?;
     let key = find_version(shared, call, name, version)?;
     if !key.key_ops.iter().any(|op| op == operation) {
@@ -618,11 +643,8 @@ fn prepare(
     }
     let now = super::now_unix();
     if !key.enabled {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "Operation sign is not allowed on a disabled key.",
-        ));
+        let message = format!("Operation {operation} is not allowed on a disabled key.");
+        return Err(error(StatusCode::FORBIDDEN, "Forbidden", &message));
     }
     if key.not_before.is_some_and(|nbf| now < nbf) || key.expires.is_some_and(|exp| now >= exp) {
         return Err(error(
@@ -631,6 +653,8 @@ fn prepare(
             "Operation is not allowed on a key that is not yet valid or has expired.",
         ));
     }
+
+    // 2. The algorithm and a digest of its exact length.
     let alg_name = body
         .get("alg")
         .and_then(serde_json::Value::as_str)
@@ -656,6 +680,8 @@ fn prepare(
         );
         return Err(error(StatusCode::BAD_REQUEST, "BadParameter", &message));
     }
+
+    // 3. The vault's per-10-second limit for this key type.
     let bits = key.bits().unwrap_or(0);
     rate_limit(shared, call, &key.kty, bits)?;
     Ok((key, alg, value, body))
