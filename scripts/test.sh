@@ -18,6 +18,11 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "Build every binary"
 cargo build --workspace --bins --all-features --locked
 
+step "Python SDK conformance (azure-identity, azure-keyvault-keys against the emulator)"
+python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+MIDCORE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug" .venv/bin/python -m pytest -q tests/python
+
 step "Rust tests (all crates, all features)"
 cargo test --workspace --all-features --locked
 

@@ -39,8 +39,14 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The Electron ASAR fixtures in `shared/`, which CI places beside the
+/// repository; a worktree may sit deeper, so the folders above are searched.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/electron-asar")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|folder| folder.join("shared/fixtures/electron-asar"))
+        .find(|candidate| candidate.join("expected/packthis.asar").exists())
+        .expect("shared/fixtures/electron-asar beside the repository")
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -690,8 +696,12 @@ fn archive_bytes(header: &str, data: &[u8]) -> Vec<u8> {
 fn multi_block_entries_sign_and_read() {
     use std::io::Read;
     const MIB: usize = 1024 * 1024;
-    let exact: Vec<u8> = (0..4 * MIB).map(|i| (i % 251) as u8).collect();
-    let big: Vec<u8> = (0..9 * MIB + 7).map(|i| (i % 241) as u8).collect();
+    let exact: Vec<u8> = (0..4 * MIB)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    let big: Vec<u8> = (0..9 * MIB + 7)
+        .map(|i| u8::try_from(i % 241).unwrap())
+        .collect();
     let header = format!(
         r#"{{"files":{{"empty":{{"size":0,"offset":"0"}},"exact.bin":{{"size":{},"offset":"0"}},"big.bin":{{"size":{},"offset":"{}"}}}}}}"#,
         exact.len(),

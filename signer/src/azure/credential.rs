@@ -143,6 +143,19 @@ pub fn client_options(http: &reqwest::Client) -> ClientOptions {
     }
 }
 
+/// Reads a required secret variable and asks the CI platform to mask its value in logs.
+fn required_secret(name: &str) -> azure_core::Result<String> {
+    let value = required(name)?;
+    mask(&value);
+    Ok(value)
+}
+
+/// Asks the CI platform (GitHub Actions or Azure Pipelines) to mask `secret`
+/// in every later log line; does nothing outside CI.
+fn mask(secret: &str) {
+    midcore_verifier::ci::CiReporter::from_env().mask(secret);
+}
+
 /// Builds a new credential for `mode`, with an empty token cache.
 pub fn build(
     mode: AuthMode,
@@ -153,7 +166,7 @@ pub fn build(
         AuthMode::ClientSecret => ClientSecretCredential::new(
             &required("AZURE_TENANT_ID")?,
             required("AZURE_CLIENT_ID")?,
-            Secret::new(required("AZURE_CLIENT_SECRET")?),
+            Secret::new(required_secret("AZURE_CLIENT_SECRET")?),
             Some(ClientSecretCredentialOptions {
                 client_options: options,
             }),
@@ -173,7 +186,7 @@ pub fn build(
             required("AZURE_TENANT_ID")?,
             required("AZURE_CLIENT_ID")?,
             &required("AZURE_SERVICE_CONNECTION_ID")?,
-            Secret::new(required("SYSTEM_ACCESSTOKEN")?),
+            Secret::new(required_secret("SYSTEM_ACCESSTOKEN")?),
             Some(AzurePipelinesCredentialOptions {
                 credential_options: ClientAssertionCredentialOptions {
                     client_options: options,
@@ -244,7 +257,7 @@ impl GithubOidcAssertion {
         Ok(Self {
             http,
             url,
-            request_token: Secret::new(required("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?),
+            request_token: Secret::new(required_secret("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?),
         })
     }
 }
@@ -293,6 +306,7 @@ impl ClientAssertion for GithubOidcAssertion {
                 "the GitHub OIDC token response holds an empty token".to_owned(),
             ));
         }
+        mask(&body.value);
         tracing::debug!("fetched a fresh GitHub OIDC assertion");
         Ok(body.value)
     }
@@ -364,7 +378,9 @@ impl TokenCredential for RenewableCredential {
             })?;
             Arc::clone(&current.1)
         };
-        credential.get_token(scopes, options).await
+        let token = credential.get_token(scopes, options).await?;
+        mask(token.token.secret());
+        Ok(token)
     }
 }
 
