@@ -21,6 +21,22 @@ cargo build --workspace --bins --all-features --locked
 step "Rust tests (all crates, all features)"
 cargo test --workspace --all-features --locked
 
+step "CI integrations: GitHub Action and Azure DevOps task (Node tests)"
+if ! command -v shellcheck >/dev/null 2>&1; then
+  # Optional: the action-script lint test is skipped, and says so, without it.
+  (apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }) || echo "shellcheck could not be installed; its test will be skipped"
+fi
+(cd azure/devops-task/midcore-sign && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/ci && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/ci && MIDCORE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug" npm test)
+
+step "Key-rotation rehearsal"
+target_dir=${CARGO_TARGET_DIR:-target}
+SIGN="$target_dir/debug/midcore-sign" VERIFY="$target_dir/debug/midcore-verify" bash scripts/key-rotation.sh rehearse
+
+step "Demo (the README's first command)"
+bash scripts/demo.sh >/dev/null
+
 step "Verifier with default features only (no wasmtime, tokio or Azure SDK)"
 cargo test -p midcore-verifier --locked --lib
 

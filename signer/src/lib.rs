@@ -6,6 +6,8 @@
 //! before anything is written.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod backend;
 pub mod keyref;
 pub mod local;

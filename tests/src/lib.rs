@@ -1,1 +1,4 @@
-pub fn placeholder() {}
+//! End-to-end test support for Midcore, and the loopback Azure emulator.
+#![forbid(unsafe_code)]
+
+pub mod emulator;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::bundle;
+use crate::ci::CiReporter;
 use crate::crypto::{KeyError, TrustedKeys, sha256};
 use crate::launch::{self, LaunchError, LaunchOptions, LaunchReport, Mode, Verdict};
 use crate::sidecar::{self, SIDECAR_SUFFIX};
@@ -65,6 +66,12 @@ pub struct LaunchArgs {
     /// Hashing threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Audit ledger that receives a `system` evidence entry when the bundle is refused.
+    #[arg(long, value_name = "LEDGER", requires = "project")]
+    pub ledger: Option<PathBuf>,
+    /// Project id of the ledger (with --ledger).
+    #[arg(long, value_name = "ID", requires = "ledger")]
+    pub project: Option<String>,
     /// Command to execute after a verified result (the verifier replaces itself with it on Unix).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -101,6 +108,7 @@ pub fn load_trust(values: &[String]) -> Result<TrustedKeys, String> {
 
 fn error_exit(message: &str) -> ExitCode {
     eprintln!("midcore-verify: error: {message}");
+    CiReporter::from_env().error(&format!("midcore-verify: {message}"), None);
     ExitCode::from(EXIT_ERROR)
 }
 
@@ -128,6 +136,12 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
 
     print_report(&args.bundle, &report, args.json);
     let verified = report.verdict == Verdict::Verified;
+    if !verified {
+        annotate_refusal(&args.bundle, &report, args.development);
+    }
+    if let (false, Some(ledger_path), Some(project)) = (verified, &args.ledger, &args.project) {
+        record_refusal(ledger_path, project, &args.bundle, &report);
+    }
     if !verified && !args.development {
         return ExitCode::from(EXIT_REFUSED);
     }
@@ -140,6 +154,48 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
         return ExitCode::from(EXIT_VERIFIED);
     }
     exec_command(&args.command)
+}
+
+/// Reports a refusal to the CI platform: one annotation for the reason and one per drifted
+/// file, attached to that file. Development mode reports them as warnings.
+fn annotate_refusal(bundle: &Path, report: &LaunchReport, development: bool) {
+    let ci = CiReporter::from_env();
+    let annotate = |message: &str, file: Option<&str>| {
+        if development {
+            ci.warning(message, file);
+        } else {
+            ci.error(message, file);
+        }
+    };
+    let reason = report
+        .refusal
+        .as_deref()
+        .unwrap_or("files differ from the signed manifest");
+    annotate(
+        &format!("launch check refused {}: {reason}", bundle.display()),
+        None,
+    );
+    for drift in &report.drift {
+        let file = bundle.join(&drift.path).display().to_string();
+        annotate(&format!("launch check: {drift}"), Some(&file));
+    }
+}
+
+/// Appends a refused launch to the audit ledger; a failure is reported but does not change the verdict.
+fn record_refusal(ledger_path: &Path, project: &str, bundle: &Path, report: &LaunchReport) {
+    let recorded = crate::ledger::Ledger::open(ledger_path, project)
+        .and_then(|mut ledger| launch::record_drift(&mut ledger, bundle, report));
+    match recorded {
+        Ok(entry) => eprintln!(
+            "midcore-verify: recorded the refusal as evidence entry {} in {}",
+            entry.seq,
+            ledger_path.display()
+        ),
+        Err(error) => eprintln!(
+            "midcore-verify: error: could not record the refusal in {}: {error}",
+            ledger_path.display()
+        ),
+    }
 }
 
 fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
@@ -182,7 +238,7 @@ fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
     }
 }
 
-/// The JSON form of a launch report.
+/// Converts a launch report to its JSON form.
 pub fn report_json(report: &LaunchReport) -> serde_json::Value {
     let drift: Vec<serde_json::Value> = report
         .drift
@@ -288,11 +344,12 @@ enum Outcome {
 
 fn refuse(message: &str) -> ExitCode {
     println!("refused: {message}");
+    CiReporter::from_env().error(&format!("midcore-verify: refused: {message}"), None);
     ExitCode::from(EXIT_REFUSED)
 }
 
 /// Checks that the module and its sidecar are listed in the bundle's verified
-/// manifest with the hashes of the bytes already read; returns the key set to
+/// manifest with the hashes of the bytes already read. Returns the key set to
 /// check the sidecar with.
 fn check_module_in_bundle(
     bundle_root: &Path,

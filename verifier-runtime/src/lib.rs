@@ -7,6 +7,7 @@
 
 pub mod asar;
 pub mod bundle;
+pub mod ci;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod crypto;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use midcore_signer::keyref::{self, KeyInfo};
 use midcore_signer::local::{DEFAULT_BITS, LocalKey};
 use midcore_signer::sign::{self, SignOptions};
+use midcore_verifier::ci::CiReporter;
 
 /// Sign a packaged Midcore bundle: integrity manifest and WASM sidecars.
 #[derive(Debug, Parser)]
@@ -96,9 +97,10 @@ enum KeyCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
+    let ci = CiReporter::from_env();
     let result = match cli.command {
         Command::Keygen(args) => keygen(&args),
-        Command::Sign(args) => sign(&args),
+        Command::Sign(args) => sign(&args, &ci),
         Command::Key(KeyCommand::Info { key, json }) => key_info(&key, json),
         Command::Key(KeyCommand::ExportPublic { key, out }) => export_public(&key, &out),
     };
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("midcore-sign: error: {error:#}");
+            ci.error(&format!("midcore-sign: {error:#}"), None);
             ExitCode::FAILURE
         }
     }
@@ -137,7 +140,7 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
     Ok(())
 }
 
-fn sign(args: &SignArgs) -> Result<()> {
+fn sign(args: &SignArgs, ci: &CiReporter) -> Result<()> {
     let backend = keyref::open_backend(&args.key.key, args.key.auth.as_deref())?;
     let (default_product, default_version) = sign::product_defaults(&args.bundle);
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
@@ -154,6 +157,7 @@ fn sign(args: &SignArgs) -> Result<()> {
     };
     let report = sign::sign_bundle(&args.bundle, backend.as_ref(), &options)
         .with_context(|| format!("signing {} failed", args.bundle.display()))?;
+    report_to_ci(ci, &args.bundle, &report)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -175,6 +179,41 @@ fn sign(args: &SignArgs) -> Result<()> {
             report.key_id
         );
     }
+    Ok(())
+}
+
+/// Sets the step outputs `manifest`, `key-id` and `files` and adds the job summary when the
+/// signer runs in GitHub Actions or Azure Pipelines; does nothing elsewhere.
+fn report_to_ci(ci: &CiReporter, bundle: &Path, report: &sign::SignReport) -> Result<()> {
+    let manifest = report.manifest.display().to_string();
+    ci.set_output("manifest", &manifest)
+        .context("cannot set the step output manifest")?;
+    ci.set_output("key-id", &report.key_id)
+        .context("cannot set the step output key-id")?;
+    ci.set_output("files", &report.files.to_string())
+        .context("cannot set the step output files")?;
+    let cell = |text: &str| text.replace('|', "\\|").replace(['\r', '\n'], " ");
+    let summary = format!(
+        "### Midcore signature\n\n\
+         | | |\n|---|---|\n\
+         | Bundle | `{}` |\n\
+         | Files covered | {} ({} bytes, {} archives, {} sidecars) |\n\
+         | Key id | `{}` |\n\
+         | Versioned key | `{}` |\n\
+         | Manifest | `{}` |\n\
+         | Duration | {} ms |\n",
+        cell(&bundle.display().to_string()),
+        report.files,
+        report.bytes,
+        report.archives,
+        report.sidecars,
+        cell(&report.key_id),
+        cell(&report.key),
+        cell(&manifest),
+        report.duration_ms
+    );
+    ci.append_summary(&summary)
+        .context("cannot write the job summary")?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ pub struct AsarError {
     pub archive: PathBuf,
     /// Entry path inside the archive (components joined with `/`), if the failure concerns one.
     pub entry: Option<String>,
-    /// What went wrong.
+    /// The reason for the failure.
     pub kind: AsarErrorKind,
 }
 
@@ -75,7 +75,7 @@ impl std::error::Error for AsarError {
 pub struct HeaderError {
     /// Entry path inside the archive, if the failure concerns one.
     pub entry: Option<String>,
-    /// What went wrong.
+    /// The reason for the failure.
     pub kind: AsarErrorKind,
 }
 
@@ -123,7 +123,7 @@ pub enum AsarErrorKind {
     /// Reading or opening the archive failed.
     #[error("failed to {operation} the archive: {source}")]
     Io {
-        /// What was being done, such as `open` or `read`.
+        /// The operation that failed, such as `open` or `read`.
         operation: &'static str,
         /// The operating system error.
         source: io::Error,
@@ -211,6 +211,20 @@ pub enum AsarErrorKind {
         /// The limit.
         max: usize,
     },
+    /// An entry path or link target is longer than the reader accepts.
+    #[error("path of {len} bytes is longer than the limit of {max} bytes")]
+    PathTooLong {
+        /// Length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The entry paths together are longer than the reader accepts.
+    #[error("entry paths total more than {max} bytes")]
+    PathsTooLarge {
+        /// The limit.
+        max: usize,
+    },
     /// The root node is not a directory.
     #[error("root node is not a directory with a `files` object")]
     RootNotDirectory,
@@ -241,7 +255,7 @@ pub enum AsarErrorKind {
     InvalidMember {
         /// Member name, such as `size` or `integrity.blocks`.
         member: &'static str,
-        /// What is wrong.
+        /// The problem with the value.
         reason: String,
     },
     /// An entry name is not a single, plain path component.
@@ -249,7 +263,7 @@ pub enum AsarErrorKind {
     InvalidName {
         /// The name.
         name: String,
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// `offset + size` does not fit in 64 bits.
@@ -287,7 +301,7 @@ pub enum AsarErrorKind {
     LinkEscapes {
         /// The target as written.
         target: String,
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// Following a link comes back to a link already being followed.
@@ -320,7 +334,7 @@ pub enum AsarErrorKind {
     /// A path passed to a lookup is empty or has an empty, `.` or `..` component.
     #[error("invalid lookup path: {reason}")]
     InvalidPath {
-        /// Why it is rejected.
+        /// The reason for the rejection.
         reason: &'static str,
     },
     /// The entry is not a file, so it has no bytes to read.

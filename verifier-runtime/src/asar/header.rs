@@ -1,19 +1,26 @@
 //! Parsing of the 16-byte header prefix and the JSON header, without file I/O.
 
 use crate::crypto::parse_lower_hex_32;
-use crate::json::{self, Object, Value};
+use crate::json::{self, JsonError, Object, Value};
 
 use super::error::{AsarErrorKind, HeaderError};
 use super::links::{self, LinkTable};
 use super::{Entry, EntryKind, Integrity};
 
-/// Largest header JSON the reader accepts, in bytes.
+/// Maximum header JSON length the reader accepts, in bytes.
 pub const MAX_HEADER_JSON_LEN: u64 = 64 * 1024 * 1024;
-/// Largest JSON nesting depth the reader accepts; each directory level takes two
+/// Maximum JSON nesting depth the reader accepts. Each folder level takes two levels
 /// (the node object and its `files` object), so this allows about 250 levels of folders.
 pub const MAX_HEADER_JSON_DEPTH: usize = 512;
-/// Largest number of entries (files, folders and links, root excluded) the reader accepts.
+/// Maximum number of entries (files, folders and links, root excluded) the reader accepts.
 pub const MAX_ENTRIES: usize = 2_000_000;
+/// Maximum length of an entry path or link target, in bytes. It equals Linux's `PATH_MAX`,
+/// far above the paths real apps contain.
+pub const MAX_PATH_LEN: usize = 4096;
+/// Maximum sum of all entry path lengths the reader accepts, in bytes. Each entry stores its
+/// whole path, so without this bound a header could make the reader store far more bytes
+/// than it contains: many entries under one deep folder each repeat the folder's path.
+pub const MAX_TOTAL_PATH_BYTES: usize = 256 * 1024 * 1024;
 
 /// The only integrity algorithm `@electron/asar` writes and Electron checks.
 const INTEGRITY_ALGORITHM: &str = "SHA256";
@@ -44,8 +51,8 @@ impl HeaderLayout {
 
 /// Parses the 16-byte prefix of an archive of `file_len` bytes.
 ///
-/// The prefix is two Chromium pickles: the first holds one u32 (the size of the second),
-/// the second holds the JSON string. All four fields are checked against each other and
+/// The prefix is two Chromium pickles. The first contains one u32 (the size of the second),
+/// and the second contains the JSON string. All four fields are checked against each other and
 /// against the file length, with checked arithmetic.
 pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, HeaderError> {
     let field = |index: usize| {
@@ -121,12 +128,17 @@ pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, He
 /// Parses and checks the JSON header of an archive whose data section is `data_len` bytes.
 ///
 /// Returns every node but the root, sorted by path bytes. Rejects anything that is not a
-/// well-formed ASAR header: duplicate keys, unknown members, invalid names, sizes and
-/// offsets, byte ranges outside the data section or overlapping each other, and links that
-/// leave the archive, dangle, form a cycle or chain more than
-/// [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links. The `integrity` blocks are only
-/// checked for form here; [`Archive::check_integrity`](super::Archive::check_integrity)
-/// compares them with the bytes.
+/// well-formed ASAR header:
+/// - duplicate keys, unknown members, and names that are not one plain path component;
+/// - sizes and offsets that are not plain integers, byte ranges outside the data section,
+///   and ranges that overlap without being identical;
+/// - links that leave the archive, dangle, form a cycle or chain more than
+///   [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links;
+/// - more than [`MAX_ENTRIES`] entries, and paths past [`MAX_PATH_LEN`] or
+///   [`MAX_TOTAL_PATH_BYTES`].
+///
+/// Only the form of the `integrity` blocks is checked here.
+/// [`Archive::check_integrity`](super::Archive::check_integrity) compares them with the bytes.
 pub fn parse_header_json(json: &[u8], data_len: u64) -> Result<Vec<Entry>, HeaderError> {
     parse_header_json_with_links(json, data_len).map(|(entries, _)| entries)
 }
@@ -136,8 +148,16 @@ pub(crate) fn parse_header_json_with_links(
     json: &[u8],
     data_len: u64,
 ) -> Result<(Vec<Entry>, LinkTable), HeaderError> {
-    let root = json::parse_with_depth(json, MAX_HEADER_JSON_DEPTH)
-        .map_err(|error| HeaderError::new(AsarErrorKind::InvalidJson(error)))?;
+    let root = json::parse_with_depth(json, MAX_HEADER_JSON_DEPTH).map_err(|error| {
+        let entry = match &error {
+            JsonError::DuplicateKey { key, offset } => duplicate_key_entry(json, *offset, key),
+            _ => None,
+        };
+        HeaderError {
+            entry,
+            kind: AsarErrorKind::InvalidJson(error),
+        }
+    })?;
     let mut entries = collect_entries(&root, data_len)?;
     drop(root);
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
@@ -158,9 +178,33 @@ fn collect_entries(root: &Value, data_len: u64) -> Result<Vec<Entry>, HeaderErro
     };
 
     let mut entries = Vec::new();
+    let mut total_path_bytes = 0usize;
     let mut pending: Vec<(String, &Object)> = vec![(String::new(), root_files)];
     while let Some((parent, files)) = pending.pop() {
         for (name, value) in files {
+            // Check the length before building the path, so a huge name is never copied.
+            let len = if parent.is_empty() {
+                name.len()
+            } else {
+                parent.len() + 1 + name.len()
+            };
+            if len > MAX_PATH_LEN {
+                let kind = AsarErrorKind::PathTooLong {
+                    len,
+                    max: MAX_PATH_LEN,
+                };
+                return Err(if parent.is_empty() {
+                    HeaderError::new(kind)
+                } else {
+                    HeaderError::entry(parent, kind)
+                });
+            }
+            total_path_bytes += len;
+            if total_path_bytes > MAX_TOTAL_PATH_BYTES {
+                return Err(HeaderError::new(AsarErrorKind::PathsTooLarge {
+                    max: MAX_TOTAL_PATH_BYTES,
+                }));
+            }
             let path = if parent.is_empty() {
                 name.clone()
             } else {
@@ -481,8 +525,12 @@ pub(crate) fn check_name(name: &str) -> Result<(), AsarErrorKind> {
     })
 }
 
-/// Rejects two non-empty packed files that share any byte. Empty files may share an
-/// offset with anything, because `@electron/asar` gives them the next file's offset.
+/// Rejects two non-empty packed files whose byte ranges overlap without being
+/// identical. Empty files may share an offset with anything, because
+/// `@electron/asar` gives them the next file's offset. Identical ranges are
+/// allowed because `@electron/asar` 4.3 stores a content it has already packed
+/// once and points every entry with that SHA-256 at the same offset
+/// (`filesystem.js`, `contentOffsets`).
 fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
     let mut ranges: Vec<(u64, u64, usize)> = entries
         .iter()
@@ -497,19 +545,98 @@ fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
         })
         .collect();
     ranges.sort_unstable();
-    for pair in ranges.windows(2) {
-        let (_, previous_end, previous) = pair[0];
-        let (offset, end, current) = pair[1];
-        if offset < previous_end {
+    // The range reaching furthest so far, and the range seen just before.
+    let mut furthest: Option<(u64, usize)> = None;
+    let mut previous_range: Option<(u64, u64)> = None;
+    for &(offset, end, current) in &ranges {
+        if previous_range == Some((offset, end)) {
+            continue;
+        }
+        if let Some((furthest_end, furthest_index)) = furthest
+            && offset < furthest_end
+        {
             return Err(HeaderError::entry(
                 entries[current].path.as_str(),
                 AsarErrorKind::Overlap {
                     offset,
                     end,
-                    other: entries[previous].path.clone(),
+                    other: entries[furthest_index].path.clone(),
                 },
             ));
         }
+        previous_range = Some((offset, end));
+        if furthest.is_none_or(|(furthest_end, _)| end > furthest_end) {
+            furthest = Some((end, current));
+        }
     }
     Ok(())
+}
+
+/// Finds the entry path at which a duplicate key sits, by scanning the JSON text that
+/// the parser had accepted up to `offset`: the names are the keys of `files` objects.
+/// Returns `None` when the duplicate is not inside any entry (at the root, for example).
+fn duplicate_key_entry(json: &[u8], offset: usize, duplicate: &str) -> Option<String> {
+    // Each open object with its latest key; arrays are kept as `None` so depths stay right.
+    let mut open: Vec<Option<String>> = Vec::new();
+    let mut position = 0;
+    while position < offset.min(json.len()) {
+        match json[position] {
+            b'{' => open.push(Some(String::new())),
+            b'[' => open.push(None),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b'"' => {
+                let end = string_end(json, position)?;
+                let after_colon =
+                    json[end..].iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b':');
+                if after_colon {
+                    let key = match json::parse(&json[position..end]) {
+                        Ok(Value::String(key)) => key,
+                        _ => return None,
+                    };
+                    if let Some(Some(current)) = open.last_mut() {
+                        *current = key;
+                    }
+                }
+                position = end;
+                continue;
+            }
+            _ => {}
+        }
+        position += 1;
+    }
+
+    // Names are the keys of objects that are the value of a `files` member.
+    let mut names: Vec<&str> = Vec::new();
+    let innermost = open.len().checked_sub(1)?;
+    for level in (1..open.len()).step_by(2) {
+        let parent_key = open[level - 1].as_deref()?;
+        if parent_key != "files" {
+            break;
+        }
+        names.push(if level == innermost {
+            duplicate
+        } else {
+            open[level].as_deref()?
+        });
+    }
+    if names.is_empty() {
+        None
+    } else {
+        Some(names.join("/"))
+    }
+}
+
+/// Returns the offset just past the string literal that starts at `start`.
+fn string_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut position = start + 1;
+    while position < json.len() {
+        match json[position] {
+            b'\\' => position += 2,
+            b'"' => return Some(position + 1),
+            _ => position += 1,
+        }
+    }
+    None
 }

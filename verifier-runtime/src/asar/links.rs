@@ -7,10 +7,11 @@
 //! anyone can sign or run it.
 
 use super::error::{AsarErrorKind, HeaderError};
+use super::header::MAX_PATH_LEN;
 use super::{Entry, EntryKind, MAX_LINK_DEPTH};
 
-/// Where a link ends up: the index of the file or directory entry, and how many links
-/// were followed to get there (the link itself included).
+/// The end of a link: the index of the file or directory entry it reaches, and the
+/// number of links followed to get there (the link itself included).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Resolved {
     target: usize,
@@ -31,6 +32,12 @@ pub(crate) fn check_target(target: &str) -> Result<(), AsarErrorKind> {
     };
     if target.is_empty() {
         return Err(escapes("the target is empty"));
+    }
+    if target.len() > MAX_PATH_LEN {
+        return Err(AsarErrorKind::PathTooLong {
+            len: target.len(),
+            max: MAX_PATH_LEN,
+        });
     }
     if target.starts_with('/') {
         return Err(escapes("the target is an absolute path"));
@@ -104,8 +111,8 @@ pub(crate) fn find(entries: &[Entry], path: &str) -> Option<usize> {
         .ok()
 }
 
-/// How [`walk`] follows a link it meets: recursively while the table is being built,
-/// from the finished table afterwards.
+/// Link following for [`walk`]: recursive while the table is being built, and a lookup
+/// in the finished table afterwards.
 trait FollowLink {
     fn entries(&self) -> &[Entry];
     fn follow(&mut self, index: usize) -> Result<Resolved, HeaderError>;

@@ -2,16 +2,16 @@
 //!
 //! Layout: a 16-byte prefix (two Chromium pickles giving the header size and the JSON
 //! length), the JSON header, 0 to 3 bytes of zero padding, then the file bytes back to
-//! back. [`parse_header`] and [`parse_header_json`] check all of it without file I/O;
+//! back. [`parse_header`] and [`parse_header_json`] check all of it without file I/O.
 //! [`Archive`] adds positioned reads of entry bytes on one shared handle, unpacked files
-//! from `<archive>.unpacked/`, links resolved inside the archive, and the SHA-256 digests
-//! that Electron's integrity check and the signed manifest use.
+//! from `<archive>.unpacked/` and links resolved inside the archive. It also computes the
+//! SHA-256 digests that Electron's integrity check and the signed manifest use.
 //!
 //! What this reader rejects and Electron accepts: prefix fields that disagree with each
 //! other or the file length, duplicate keys, unknown node members, names that are not one
 //! plain path component, sizes and offsets that are not plain integers or fall outside the
-//! data section, overlapping byte ranges, and links that leave the archive, dangle or form
-//! a cycle. Link problems are found at open, so such an archive can never be signed.
+//! data section, partly overlapping byte ranges, and links that leave the archive, dangle
+//! or form a cycle. Link problems are found at open, so such an archive can never be signed.
 //!
 //! What it does not check: bytes of the data section that no entry covers, and whether a
 //! directory marked `unpacked` has only unpacked children. [`Archive::check_integrity`]
@@ -35,8 +35,8 @@ use crate::crypto::sha256;
 pub use digest::{EntryDigest, block_count, digest_reader};
 pub use error::{AsarError, AsarErrorKind, HeaderError};
 pub use header::{
-    HeaderLayout, MAX_ENTRIES, MAX_HEADER_JSON_DEPTH, MAX_HEADER_JSON_LEN, parse_header,
-    parse_header_json,
+    HeaderLayout, MAX_ENTRIES, MAX_HEADER_JSON_DEPTH, MAX_HEADER_JSON_LEN, MAX_PATH_LEN,
+    MAX_TOTAL_PATH_BYTES, parse_header, parse_header_json,
 };
 pub use read::{EntryReader, VerifiedEntryReader};
 
@@ -54,7 +54,7 @@ pub const MAX_LINK_DEPTH: usize = 40;
 pub struct Entry {
     /// Path from the archive root: the names, raw UTF-8, joined with `/`.
     pub path: String,
-    /// What the node is.
+    /// The node's kind and header fields.
     pub kind: EntryKind,
 }
 
@@ -131,7 +131,7 @@ impl fmt::Debug for Archive {
 impl Archive {
     /// Opens and checks the archive at `path`.
     pub fn open(path: &Path) -> Result<Archive, AsarError> {
-        let file = File::open(path).map_err(|source| {
+        let file = open_without_blocking(path).map_err(|source| {
             AsarError::new(
                 path,
                 AsarErrorKind::Io {
@@ -201,47 +201,47 @@ impl Archive {
         })
     }
 
-    /// Path of the archive as given to [`Archive::open`].
+    /// Returns the archive path as given to [`Archive::open`].
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The JSON header: exactly the bytes Electron hashes for its integrity check.
+    /// Returns the JSON header: exactly the bytes Electron hashes for its integrity check.
     pub fn header_json(&self) -> &[u8] {
         &self.header_json
     }
 
-    /// SHA-256 of [`Archive::header_json`].
+    /// Returns the SHA-256 of [`Archive::header_json`].
     pub fn header_sha256(&self) -> [u8; 32] {
         self.header_sha256
     }
 
-    /// Offset of the data section in the archive: 8 plus the header size.
+    /// Returns the offset of the data section in the archive: 8 plus the header size.
     pub fn data_offset(&self) -> u64 {
         self.layout.data_offset
     }
 
-    /// Length of the archive file when it was opened.
+    /// Returns the length of the archive file when it was opened.
     pub fn file_len(&self) -> u64 {
         self.file_len
     }
 
-    /// The prefix fields.
+    /// Returns the positions and lengths read from the prefix.
     pub fn layout(&self) -> HeaderLayout {
         self.layout
     }
 
-    /// Every node but the root, folders and links included, sorted by path bytes.
+    /// Returns every node but the root, folders and links included, sorted by path bytes.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
-    /// The entry with exactly this path, without following links.
+    /// Finds the entry with exactly this path, without following links.
     pub fn entry(&self, path: &str) -> Option<&Entry> {
         links::find(&self.entries, path).map(|index| &self.entries[index])
     }
 
-    /// The file or folder `path` leads to, following links in any component (at most
+    /// Resolves `path` to a file or folder, following links in any component (at most
     /// [`MAX_LINK_DEPTH`] in all).
     pub fn resolve(&self, path: &str) -> Result<&Entry, AsarError> {
         let index = links::resolve_path(&self.entries, &self.links, path)
@@ -249,7 +249,7 @@ impl Archive {
         Ok(&self.entries[index])
     }
 
-    /// The folder that holds unpacked files: the archive path with `.unpacked` appended.
+    /// Returns the folder that contains unpacked files: the archive path plus `.unpacked`.
     pub fn unpacked_root(&self) -> PathBuf {
         let mut root = self.path.as_os_str().to_owned();
         root.push(".unpacked");
@@ -360,7 +360,7 @@ impl Archive {
         Ok(VerifiedEntryReader::new(source, expected.blocks.clone()))
     }
 
-    /// The size of a file entry of this archive.
+    /// Returns the size of a file entry of this archive.
     fn file_size(&self, entry: &Entry) -> Result<u64, AsarError> {
         let fail = |kind| AsarError::entry(&self.path, entry.path.as_str(), kind);
         // An entry from another archive must not be read at this archive's offsets.
@@ -376,7 +376,7 @@ impl Archive {
         }
     }
 
-    /// Where a file entry's bytes are: a range of the archive or an unpacked file.
+    /// Locates a file entry's bytes: a range of the archive or an unpacked file.
     fn source(&self, entry: &Entry) -> Result<Source, AsarError> {
         let fail = |kind| AsarError::entry(&self.path, entry.path.as_str(), kind);
         let size = self.file_size(entry)?;
@@ -436,4 +436,21 @@ impl Archive {
             AsarErrorKind::Read { source },
         )
     }
+}
+
+/// Opens a file for reading. On Unix it uses `O_NONBLOCK`, so a FIFO put in place of an
+/// archive cannot block the open; [`Archive::from_file`] then rejects anything but a
+/// regular file, and the flag has no effect on reads from one.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(path, flags, Mode::empty())?;
+    Ok(File::from(fd))
+}
+
+/// Opens a file for reading.
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    File::open(path)
 }

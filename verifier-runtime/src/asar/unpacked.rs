@@ -16,8 +16,8 @@ pub(crate) fn open_unpacked(root: &Path, entry_path: &str) -> Result<File, AsarE
         .iter()
         .fold(root.to_path_buf(), |path, component| path.join(component));
 
-    // Entry names were checked when the header was parsed; this also rules out names that
-    // a platform reads as more than one component (such as `C:` prefixes on Windows).
+    // The header parser already checked entry names. This check also rules out names that
+    // a platform reads as more than one component, such as `C:` prefixes on Windows.
     for component in &components {
         let mut parts = Path::new(component).components();
         let single = matches!(parts.next(), Some(Component::Normal(part)) if part == *component)
@@ -51,8 +51,10 @@ mod platform {
     ) -> Result<File, AsarErrorKind> {
         let directory_flags =
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut directory = rustix::fs::open(root, directory_flags, Mode::empty())
-            .map_err(|errno| classify(errno, rustix::fs::CWD, root, root.to_path_buf()))?;
+        let mut directory =
+            rustix::fs::open(root, directory_flags, Mode::empty()).map_err(|errno| {
+                classify(errno, rustix::fs::CWD, root, root.to_path_buf(), full_path)
+            })?;
 
         let Some((name, parents)) = components.split_last() else {
             return Err(AsarErrorKind::InvalidPath {
@@ -63,15 +65,29 @@ mod platform {
         for parent in parents {
             path.push(parent);
             directory = rustix::fs::openat(&directory, *parent, directory_flags, Mode::empty())
-                .map_err(|errno| classify(errno, &directory, Path::new(parent), path.clone()))?;
+                .map_err(|errno| {
+                    classify(
+                        errno,
+                        &directory,
+                        Path::new(parent),
+                        path.clone(),
+                        full_path,
+                    )
+                })?;
         }
 
-        // O_NONBLOCK keeps a FIFO planted in the folder from blocking the open; it has no
-        // effect on reads from a regular file, the only kind accepted below.
+        // O_NONBLOCK keeps a FIFO planted in the folder from blocking the open. It has no
+        // effect on reads from a regular file, which is the only kind accepted below.
         let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd: OwnedFd = rustix::fs::openat(&directory, *name, file_flags, Mode::empty())
             .map_err(|errno| {
-                classify(errno, &directory, Path::new(name), full_path.to_path_buf())
+                classify(
+                    errno,
+                    &directory,
+                    Path::new(name),
+                    full_path.to_path_buf(),
+                    full_path,
+                )
             })?;
         let file = File::from(fd);
         let metadata = file
@@ -88,16 +104,20 @@ mod platform {
         Ok(file)
     }
 
-    /// Turns a failed open into a precise error. The open already failed, so the extra
-    /// `lstat` only picks the message and cannot be raced into accepting anything.
+    /// Turns a failed open of `path` into a precise error; a missing component reports
+    /// the whole `full_path`. The open already failed, so the extra `lstat` only picks
+    /// the message and cannot be raced into accepting anything.
     fn classify(
         errno: Errno,
         directory: impl rustix::fd::AsFd,
         name: &Path,
         path: PathBuf,
+        full_path: &Path,
     ) -> AsarErrorKind {
         if errno == Errno::NOENT {
-            return AsarErrorKind::UnpackedMissing { path };
+            return AsarErrorKind::UnpackedMissing {
+                path: full_path.to_path_buf(),
+            };
         }
         match rustix::fs::statat(directory, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => {
@@ -127,24 +147,24 @@ mod platform {
 
     /// Checks each component with `symlink_metadata`, then opens the file itself without
     /// following a reparse point and checks the opened handle.
-    // NOTE: a folder component swapped for a junction between its check and the final
-    // open is not detected on Windows; the Unix path walks with `openat` and has no such gap.
+    // NOTE: on Windows, a folder swapped for a junction between its check and the final
+    // open is not detected. The Unix code walks with `openat` and has no such gap.
     pub(super) fn open(
         root: &Path,
         components: &[&str],
         full_path: &Path,
     ) -> Result<File, AsarErrorKind> {
         let mut path = root.to_path_buf();
-        check_not_link(&path)?;
+        check_not_link(&path, full_path)?;
         for component in components {
             path.push(component);
-            check_not_link(&path)?;
+            check_not_link(&path, full_path)?;
         }
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
             .open(full_path)
-            .map_err(|source| io_error(source, full_path.to_path_buf()))?;
+            .map_err(|source| io_error(source, full_path.to_path_buf(), full_path))?;
         let metadata = file
             .metadata()
             .map_err(|source| AsarErrorKind::UnpackedIo {
@@ -164,9 +184,9 @@ mod platform {
         Ok(file)
     }
 
-    fn check_not_link(path: &Path) -> Result<(), AsarErrorKind> {
+    fn check_not_link(path: &Path, full_path: &Path) -> Result<(), AsarErrorKind> {
         let metadata = std::fs::symlink_metadata(path)
-            .map_err(|source| io_error(source, path.to_path_buf()))?;
+            .map_err(|source| io_error(source, path.to_path_buf(), full_path))?;
         if metadata.file_type().is_symlink() {
             return Err(AsarErrorKind::UnpackedSymlink {
                 path: path.to_path_buf(),
@@ -175,9 +195,12 @@ mod platform {
         Ok(())
     }
 
-    fn io_error(source: io::Error, path: PathBuf) -> AsarErrorKind {
+    /// Maps an I/O error to an error kind. A missing component reports the whole `full_path`.
+    fn io_error(source: io::Error, path: PathBuf, full_path: &Path) -> AsarErrorKind {
         if source.kind() == io::ErrorKind::NotFound {
-            AsarErrorKind::UnpackedMissing { path }
+            AsarErrorKind::UnpackedMissing {
+                path: full_path.to_path_buf(),
+            }
         } else {
             AsarErrorKind::UnpackedIo { path, source }
         }

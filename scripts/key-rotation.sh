@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Key-rotation runbook steps for the manifest signing key.
+#
+# A rotation overlaps the old and the new key: the shell first ships a trust set
+# that pins both, only then do releases switch to the new key, and the old key
+# is dropped from the trust set last. docs/key-rotation.md explains each phase.
+#
+# Usage:
+#   scripts/key-rotation.sh export KEY_REF OUT_DIR [AUTH]
+#       Writes OUT_DIR/<key id>.pub.pem for KEY_REF (local:FILE or azure-kv://...)
+#       and prints its key id.
+#   scripts/key-rotation.sh trust-set OUT_FILE PEM...
+#       Writes the key ids of the given public keys, one a line, sorted: the
+#       list the embedding application pins.
+#   scripts/key-rotation.sh check BUNDLE TRUST_SET_FILE
+#       Runs the launch check on BUNDLE trusting exactly the ids in the file.
+#   scripts/key-rotation.sh rehearse
+#       Runs the whole rotation with two throwaway local keys on a copy of
+#       examples/bundle and checks every phase; exits non-zero on any surprise.
+#
+# SIGN and VERIFY name the binaries (default: midcore-sign and midcore-verify on PATH).
+set -euo pipefail
+
+sign=${SIGN:-midcore-sign}
+verify=${VERIFY:-midcore-verify}
+
+die() { echo "key-rotation: $*" >&2; exit 2; }
+
+export_key() {
+  local key_ref=$1 out_dir=$2 auth=${3:-}
+  mkdir -p "$out_dir"
+  local temporary="$out_dir/.export.pub.pem"
+  rm -f "$temporary"
+  if [[ -n "$auth" ]]; then
+    "$sign" key export-public --key "$key_ref" --auth "$auth" --out "$temporary" >/dev/null
+  else
+    "$sign" key export-public --key "$key_ref" --out "$temporary" >/dev/null
+  fi
+  local key_id
+  key_id=$(key_id_of "$temporary")
+  mv "$temporary" "$out_dir/${key_id#sha256:}.pub.pem"
+  echo "$key_id"
+}
+
+# The key id of a public-key PEM: sha256: and the hex SHA-256 of its DER SubjectPublicKeyInfo.
+key_id_of() {
+  local digest
+  digest=$(openssl pkey -pubin -in "$1" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
+  echo "sha256:$digest"
+}
+
+trust_set() {
+  local out_file=$1
+  shift
+  [[ $# -gt 0 ]] || die "trust-set needs at least one public-key PEM"
+  for pem in "$@"; do
+    key_id_of "$pem"
+  done | sort -u >"$out_file"
+  cat "$out_file"
+}
+
+check() {
+  local bundle=$1 trust_file=$2
+  local args=()
+  while IFS= read -r key_id; do
+    [[ -n "$key_id" ]] && args+=(--trust "$key_id")
+  done <"$trust_file"
+  [[ ${#args[@]} -gt 0 ]] || die "$trust_file lists no key ids"
+  "$verify" launch "$bundle" "${args[@]}"
+}
+
+expect_status() {
+  local expected=$1 what=$2
+  shift 2
+  set +e
+  "$@" >/dev/null 2>&1
+  local status=$?
+  set -e
+  if [[ $status -ne $expected ]]; then
+    echo "rehearsal failed: $what exited with $status, expected $expected" >&2
+    exit 1
+  fi
+  echo "  ok: $what (exit $status)"
+}
+
+rehearse() {
+  local repo
+  repo=$(cd "$(dirname "$0")/.." && pwd)
+  rehearsal_dir=$(mktemp -d)
+  trap 'rm -rf "$rehearsal_dir"' EXIT
+  local work=$rehearsal_dir
+  cp -R "$repo/examples/bundle" "$work/bundle"
+
+  echo "phase 0: releases are signed with the old key; the shell trusts only the old key"
+  "$sign" keygen --private "$work/old.pem" --public "$work/old.pub.pem" --bits 2048 >/dev/null 2>&1
+  "$sign" sign "$work/bundle" --key "local:$work/old.pem" >/dev/null
+  trust_set "$work/trust-old.txt" "$work/old.pub.pem" >/dev/null
+  expect_status 0 "old release under the old trust set" check "$work/bundle" "$work/trust-old.txt"
+
+  echo "phase 1: make the new key; ship a shell that trusts both keys"
+  "$sign" keygen --private "$work/new.pem" --public "$work/new.pub.pem" --bits 2048 >/dev/null 2>&1
+  local new_id
+  new_id=$(export_key "local:$work/new.pem" "$work/exported" 2>/dev/null)
+  [[ -f "$work/exported/${new_id#sha256:}.pub.pem" ]] || { echo "rehearsal failed: export wrote no file" >&2; exit 1; }
+  trust_set "$work/trust-both.txt" "$work/old.pub.pem" "$work/new.pub.pem" >/dev/null
+  expect_status 0 "old release under the overlapping trust set" check "$work/bundle" "$work/trust-both.txt"
+
+  echo "phase 2: sign releases with the new key"
+  "$sign" sign "$work/bundle" --key "local:$work/new.pem" >/dev/null
+  expect_status 0 "new release under the overlapping trust set" check "$work/bundle" "$work/trust-both.txt"
+  expect_status 1 "new release under a shell that was never updated" check "$work/bundle" "$work/trust-old.txt"
+
+  echo "phase 3: drop the old key from the trust set"
+  trust_set "$work/trust-new.txt" "$work/new.pub.pem" >/dev/null
+  expect_status 0 "new release under the new trust set" check "$work/bundle" "$work/trust-new.txt"
+  "$sign" sign "$work/bundle" --key "local:$work/old.pem" >/dev/null
+  expect_status 1 "a release signed with the retired key" check "$work/bundle" "$work/trust-new.txt"
+  echo "rehearsal passed"
+}
+
+case "${1:-}" in
+  export) [[ $# -ge 3 ]] || die "usage: $0 export KEY_REF OUT_DIR [AUTH]"; export_key "$2" "$3" "${4:-}" ;;
+  trust-set) [[ $# -ge 3 ]] || die "usage: $0 trust-set OUT_FILE PEM..."; trust_set "${@:2}" ;;
+  check) [[ $# -eq 3 ]] || die "usage: $0 check BUNDLE TRUST_SET_FILE"; check "$2" "$3" ;;
+  rehearse) rehearse ;;
+  *) die "usage: $0 export|trust-set|check|rehearse ... (see the comment at the top of this script)" ;;
+esac
