@@ -31,6 +31,13 @@ const KEY_VAR: &str = "MIDCORE_LEDGER_TEST_KEY";
 const PROJECT: &str = "crash-project";
 const TENANT: &str = "tenant-crash";
 
+/// Padding of the large evidence entries, in bytes.
+const LARGE_ENTRY_LEN: usize = 512 * 1024;
+
+/// Kills per ledger file; each group starts a fresh ledger, which keeps the
+/// per-kill replay short.
+const KILLS_PER_LEDGER: u64 = 25;
+
 /// Appends a child makes before it exits on its own.
 const CHILD_APPENDS: u64 = 25;
 
@@ -72,7 +79,17 @@ fn writer_child() {
                         .append_receipt(TENANT, receipt.as_bytes(), &keys)
                         .expect("append receipt"),
                     None => {
-                        let body = format!("{{\"pid\":{},\"step\":{step}}}", std::process::id());
+                        // Every fourth entry is large, so that a kill can land inside its
+                        // `write` and leave a torn tail; small writes are rarely torn.
+                        let padding = if step % 4 == 3 {
+                            "x".repeat(LARGE_ENTRY_LEN)
+                        } else {
+                            String::new()
+                        };
+                        let body = format!(
+                            "{{\"padding\":\"{padding}\",\"pid\":{},\"step\":{step}}}",
+                            std::process::id()
+                        );
                         ledger
                             .append_evidence(
                                 "test-event",
@@ -200,11 +217,10 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
     let kills: u64 = std::env::var("MIDCORE_LEDGER_CRASH_KILLS")
         .ok()
         .and_then(|text| text.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(1000);
     let seed = seed();
     let mut random = XorShift(seed);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("crash.ledger");
 
     // Receipts for the writers, signed once up front.
     let signer = AwsSigner::generate();
@@ -228,73 +244,83 @@ fn sigkilled_writers_lose_no_acknowledged_entry() {
         (KEY_VAR, key_path.as_path()),
     ];
 
-    let mut acknowledged: BTreeMap<u64, String> = BTreeMap::new();
-    let mut torn_tails = 0;
-    for kill in 0..kills {
-        // Step 1: start a writer and kill it at a random moment; a quarter of the
-        // kills land anywhere from startup on, including during recovery.
-        let mut writer = start_writer("crash", &path, &extra);
-        if random.below(4) == 0 {
-            std::thread::sleep(Duration::from_micros(random.below(20_000)));
-        } else {
-            // libtest prints its own lines before the child's first line.
-            let ready =
-                std::iter::from_fn(|| writer.lines.recv_timeout(Duration::from_secs(30)).ok())
-                    .any(|line| line == "READY");
-            assert!(ready, "seed {seed}, kill {kill}: the writer did not start");
-            std::thread::sleep(Duration::from_micros(random.below(20_000)));
-        }
-        writer.child.kill().expect("SIGKILL the writer");
-        writer.child.wait().expect("reap the writer");
-
-        // Step 2: an acknowledged entry is never replaced by another one.
-        for (seq, hash) in acknowledgements(&writer.lines) {
-            let previous = acknowledged.insert(seq, hash.clone());
-            assert!(
-                previous.is_none_or(|old| old == hash),
-                "seed {seed}, kill {kill}: entry {seq} was acknowledged twice with different hashes"
-            );
-        }
-
-        // Step 3: the file verifies up to at most a torn tail, and holds every acknowledged entry.
-        // A writer killed before it created the ledger leaves no file and acknowledged nothing.
-        if !path.exists() {
-            assert!(
-                acknowledged.is_empty(),
-                "seed {seed}, kill {kill}: the ledger disappeared"
-            );
-            continue;
-        }
-        let (hashes, result) = replayed_hashes(&path);
-        match result {
-            Ok(()) => {}
-            Err(ReplayError::TornTail { entry, .. }) => {
-                torn_tails += 1;
-                assert_eq!(index(entry), hashes.len(), "seed {seed}, kill {kill}");
-            }
-            Err(error) => panic!("seed {seed}, kill {kill}: the ledger fails to verify: {error}"),
-        }
-        for (&seq, hash) in &acknowledged {
-            assert_eq!(
-                hashes.get(index(seq)),
-                Some(hash),
-                "seed {seed}, kill {kill}: acknowledged entry {seq} lost"
-            );
-        }
-    }
-
-    // Step 4: after recovery the whole chain verifies, signatures included.
-    drop(Ledger::open(&path, PROJECT).expect("recover the ledger"));
     let mut keys = TrustedKeys::new();
     keys.pin_key(signer.public_key().clone());
-    let summary = replay(&path, Some(&keys), &mut |_| {}).expect("the recovered ledger verifies");
-    assert!(
-        index(summary.entries) > acknowledged.len() / 2,
-        "seed {seed}: too few entries survived"
-    );
+    let mut torn_tails = 0;
+    let mut total_acknowledged = 0;
+    for group in 0..kills.div_ceil(KILLS_PER_LEDGER) {
+        let path = dir.path().join(format!("crash-{group}.ledger"));
+        let mut acknowledged: BTreeMap<u64, String> = BTreeMap::new();
+        for kill in group * KILLS_PER_LEDGER..((group + 1) * KILLS_PER_LEDGER).min(kills) {
+            // Step 1: start a writer and kill it at a random moment; a quarter of the
+            // kills land anywhere from startup on, including during recovery.
+            let mut writer = start_writer("crash", &path, &extra);
+            if random.below(4) == 0 {
+                std::thread::sleep(Duration::from_micros(random.below(20_000)));
+            } else {
+                // libtest prints its own lines before the child's first line.
+                let ready =
+                    std::iter::from_fn(|| writer.lines.recv_timeout(Duration::from_secs(30)).ok())
+                        .any(|line| line == "READY");
+                assert!(ready, "seed {seed}, kill {kill}: the writer did not start");
+                std::thread::sleep(Duration::from_micros(random.below(20_000)));
+            }
+            writer.child.kill().expect("SIGKILL the writer");
+            writer.child.wait().expect("reap the writer");
+
+            // Step 2: an acknowledged entry is never replaced by another one.
+            for (seq, hash) in acknowledgements(&writer.lines) {
+                let previous = acknowledged.insert(seq, hash.clone());
+                assert!(
+                    previous.is_none_or(|old| old == hash),
+                    "seed {seed}, kill {kill}: entry {seq} was acknowledged twice with different hashes"
+                );
+            }
+
+            // Step 3: the file verifies up to at most a torn tail, and contains every
+            // acknowledged entry. A writer killed before it created the ledger leaves
+            // no file and acknowledged nothing.
+            if !path.exists() {
+                assert!(
+                    acknowledged.is_empty(),
+                    "seed {seed}, kill {kill}: the ledger disappeared"
+                );
+                continue;
+            }
+            let (hashes, result) = replayed_hashes(&path);
+            match result {
+                Ok(()) => {}
+                Err(ReplayError::TornTail { entry, .. }) => {
+                    torn_tails += 1;
+                    assert_eq!(index(entry), hashes.len(), "seed {seed}, kill {kill}");
+                }
+                Err(error) => {
+                    panic!("seed {seed}, kill {kill}: the ledger fails to verify: {error}")
+                }
+            }
+            for (&seq, hash) in &acknowledged {
+                assert_eq!(
+                    hashes.get(index(seq)),
+                    Some(hash),
+                    "seed {seed}, kill {kill}: acknowledged entry {seq} lost"
+                );
+            }
+        }
+
+        // Step 4: after recovery the whole chain verifies, signatures included.
+        if path.exists() {
+            drop(Ledger::open(&path, PROJECT).expect("recover the ledger"));
+            let summary =
+                replay(&path, Some(&keys), &mut |_| {}).expect("the recovered ledger verifies");
+            assert!(
+                index(summary.entries) >= acknowledged.len(),
+                "seed {seed}, group {group}: fewer entries than acknowledged"
+            );
+        }
+        total_acknowledged += acknowledged.len();
+    }
     eprintln!(
-        "seed {seed}: {kills} kills, {} acknowledged entries, {torn_tails} torn tails seen",
-        acknowledged.len()
+        "seed {seed}: {kills} kills, {total_acknowledged} acknowledged entries, {torn_tails} torn tails seen"
     );
 }
 
