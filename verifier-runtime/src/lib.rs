@@ -3,7 +3,7 @@
 //! This crate owns every format the toolchain writes: the strict ASAR reader,
 //! the signed integrity manifest, WASM sidecars, key ids and the trust set.
 //! Its default build has no async runtime, no WebAssembly engine and no cloud SDK.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod asar;
 pub mod bundle;
@@ -18,3 +18,5 @@ pub mod manifest;
 pub mod receipt;
 pub mod sidecar;
 pub mod tamper;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

@@ -30,6 +30,9 @@ enum Command {
     Ledger(LedgerCommand),
     /// Look for debugger, inspector and code-loading switches in a running process.
     TamperCheck(TamperCheckArgs),
+    /// Verify the bundle, load one signed runner and answer a request from stdin on stdout.
+    #[cfg(feature = "sandbox")]
+    Run(midcore_verifier::sandbox::cli::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,7 @@ fn main() -> ExitCode {
         Command::Wasm(args) => cli::wasm(args),
         Command::Ledger(command) => command.run(),
         Command::TamperCheck(args) => args.run(),
+        #[cfg(feature = "sandbox")]
+        Command::Run(args) => midcore_verifier::sandbox::cli::run_command(args),
     }
 }
