@@ -16,7 +16,7 @@ pub mod launch;
 pub mod ledger;
 pub mod manifest;
 pub mod receipt;
-pub mod sidecar;
-pub mod tamper;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod sidecar;
+pub mod tamper;
