@@ -43,8 +43,8 @@ echo
 echo "== 2. Sign the bundle"
 run "$sign" sign bundle --key local:dev-key.pem --product example --version 1.0.0
 echo "Files the signer wrote:"
-find bundle -path bundle/build -prune -o -name '*.wasm.sig' -print | sed 's/^/  /'
-find bundle/build -type f | sed 's/^/  /'
+find bundle -path bundle/build -prune -o -name '*.wasm.sig' -print | sort | sed 's/^/  /'
+find bundle/build -type f | sort | sed 's/^/  /'
 
 echo
 echo "== 3. Run the launch check, trusting only the public key from step 1"

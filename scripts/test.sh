@@ -18,8 +18,22 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "Build every binary"
 cargo build --workspace --bins --all-features --locked
 
+step "Python SDK conformance (azure-identity, azure-keyvault-keys against the emulator)"
+python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+MIDCORE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug" .venv/bin/python -m pytest -q tests/python
+
 step "Rust tests (all crates, all features)"
 cargo test --workspace --all-features --locked
+
+step "CI integrations: GitHub Action and Azure DevOps task (Node tests)"
+if ! command -v shellcheck >/dev/null 2>&1; then
+  # Optional: the action-script lint test is skipped, and says so, without it.
+  (apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }) || echo "shellcheck could not be installed; its test will be skipped"
+fi
+(cd azure/devops-task/midcore-sign && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/ci && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/ci && MIDCORE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug" npm test)
 
 step "Key-rotation rehearsal"
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -18,6 +18,8 @@
 #   RUNS                          timed runs per command (default 20)
 #   RESULTS_DIR                   where keys, lists and results go
 #                                 (default target/bench-launch)
+#   BENCH_TIMER                   hyperfine (default) or bash, which forces the
+#                                 fallback timing loop
 set -euo pipefail
 
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +40,11 @@ install_debian_package() {
       { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$1" >/dev/null 2>&1; } || true
   fi
 }
-command -v hyperfine >/dev/null || install_debian_package hyperfine
+timer="${BENCH_TIMER:-hyperfine}"
+if [[ $timer == hyperfine ]]; then
+  command -v hyperfine >/dev/null || install_debian_package hyperfine
+  command -v hyperfine >/dev/null || timer=bash
+fi
 [[ -x /usr/bin/time ]] || install_debian_package time
 [[ -x /usr/bin/time ]] || fail "GNU time (/usr/bin/time) is missing; install the Debian package 'time'"
 command -v openssl >/dev/null || fail "openssl is missing; install the Debian package 'openssl'"
@@ -58,6 +64,9 @@ fi
 [[ -x "$MIDCORE_VERIFY" ]] || fail "midcore-verify not found at $MIDCORE_VERIFY"
 
 # 3. Bundle, key pair and one signature, so that the checks have something to verify.
+#    Signing writes into the bundle, so the committed example is never used in place.
+[[ "$bundle" != "$(realpath -m "$repo_dir/examples/bundle")" ]] ||
+  fail "launch.sh signs its bundle in place; copy examples/bundle to a temporary folder and pass that"
 [[ -f "$bundle/app.asar" ]] || "$bench_dir/make-bench-bundle.sh" "$bundle"
 mkdir -p "$results_dir"
 private_key="$results_dir/bench-key.private.pem"
@@ -97,8 +106,10 @@ openssl_one="xargs -d '\\n' -a '$all_list' openssl dgst -sha256 >/dev/null"
 openssl_two="xargs -d '\\n' -a '$results_dir/files-half1.list' openssl dgst -sha256 >/dev/null & xargs -d '\\n' -a '$results_dir/files-half2.list' openssl dgst -sha256 >/dev/null; wait"
 node_command=(node "$bench_dir/launch-node-hash.mjs" "$bundle")
 
-# 5. Warm the page cache.
+# 5. Warm the page cache, and note the load: other processes on the machine
+#    slow every command down, so the report states the load average.
 xargs -d '\n' -a "$all_list" cat >/dev/null
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 6. Times. Each result is written as hyperfine's JSON export, which the
 #    fallback imitates (mean, stddev, min, max in seconds).
@@ -121,7 +132,7 @@ fallback_time() {
 measure() {
   local json="$1" name="$2" prepare="$3" command="$4"
   log "timing: $name"
-  if command -v hyperfine >/dev/null; then
+  if [[ $timer == hyperfine ]]; then
     hyperfine --style basic --shell=none --warmup 2 --runs "$runs" --prepare "$prepare" \
       --command-name "$name" --export-json "$json" "$command" >&2
   else
@@ -154,20 +165,23 @@ rss_lazy=$(peak_rss_kib "$(quote "${lazy_command[@]}")")
 rss_openssl=$(peak_rss_kib "$openssl_one")
 rss_node=$(peak_rss_kib "$(quote "${node_command[@]}")")
 
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 # 8. Report as Markdown, to stdout and results.md.
 tool_versions="$(
-  printf 'midcore %s (commit %s), ' "$("$MIDCORE_VERIFY" --version 2>/dev/null | head -1 || echo unknown)" \
+  printf '%s (commit %s), ' "$("$MIDCORE_VERIFY" --version 2>/dev/null | head -1 || echo 'midcore-verify, version unknown')" \
     "$(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   printf '%s, ' "$(rustc --version 2>/dev/null || echo 'rustc unknown')"
   printf '%s, ' "$(openssl version)"
   printf 'Node %s, @electron/asar %s, ' "$(node --version)" \
     "$(node -p 'require(process.argv[1]).version' "$repo_dir/scripts/node_modules/@electron/asar/package.json")"
-  if command -v hyperfine >/dev/null; then hyperfine --version; else echo 'bash timing loop (no hyperfine)'; fi
+  if [[ $timer == hyperfine ]]; then hyperfine --version; else echo 'bash timing loop (no hyperfine)'; fi
 )"
 machine="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 
 node "$bench_dir/launch-report.mjs" \
   --results "$results_dir" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --machine "$machine" --versions "$tool_versions" \
-  --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
+  --load "$load_before before, $load_after after" \
+  --bundle "${1:-target/bench-bundle}" --timer "$timer" --bundle-files "$covered_files" --bundle-bytes "$covered_bytes" --halves "$half1_bytes,$half2_bytes" --runs "$runs" \
   --rss "sign=$rss_sign,full=$rss_full,lazy=$rss_lazy,openssl=$rss_openssl,node=$rss_node" |
   tee "$results_dir/results.md"

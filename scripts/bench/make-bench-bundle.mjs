@@ -1,7 +1,10 @@
 // Builds the large benchmark bundle from the npm packages pinned in
 // scripts/package-lock.json. Run it through make-bench-bundle.sh.
 //
-// Usage: node make-bench-bundle.mjs OUTPUT_DIR
+// Usage: node make-bench-bundle.mjs [--packer 4.2] OUTPUT_DIR
+//   --packer 4.2  pack with @electron/asar 4.2.1 instead of 4.3.2. From 4.3.0 on
+//                 the packer stores identical contents once, so several entries
+//                 share one byte range; 4.2.1 gives every entry its own range.
 //
 // Layout of OUTPUT_DIR (an Electron resources/ folder):
 //   app.asar                 every installed package's files except *.wasm:
@@ -15,7 +18,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { createPackageWithOptions } from '@electron/asar';
+import * as asar43 from '@electron/asar';
+import * as asar42 from 'electron-asar-4.2';
+
+const PACKERS = { '4.3': asar43, '4.2': asar42 };
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const scriptsDir = path.dirname(benchDir);
@@ -57,9 +63,15 @@ console.log(format(new Date(0), 'yyyy-MM-dd'), semver.valid('1.0.0'));
 
 async function main() {
   const args = process.argv.slice(2);
-  if (args.length !== 1) {
-    throw new Error('usage: make-bench-bundle.mjs OUTPUT_DIR');
+  let packer = '4.3';
+  if (args[0] === '--packer') {
+    packer = args[1];
+    args.splice(0, 2);
   }
+  if (args.length !== 1 || !(packer in PACKERS)) {
+    throw new Error('usage: make-bench-bundle.mjs [--packer 4.2] OUTPUT_DIR');
+  }
+  const { createPackageWithOptions } = PACKERS[packer];
   const outputDir = path.resolve(args[0]);
   if (fs.existsSync(outputDir) && fs.readdirSync(outputDir).length > 0 && !fs.existsSync(path.join(outputDir, 'app.asar'))) {
     throw new Error(`${outputDir} is not empty and contains no app.asar, so it is not replaced; pass an empty or bundle folder`);

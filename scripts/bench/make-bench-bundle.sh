@@ -3,13 +3,20 @@
 # packages pinned in scripts/package-lock.json. Needs Node 20 or later and the
 # npm registry, and about 1 GiB of free disk during the build.
 #
-# Usage: scripts/bench/make-bench-bundle.sh [OUTPUT_DIR]
-#   OUTPUT_DIR defaults to target/bench-bundle (git-ignored)
+# Usage: scripts/bench/make-bench-bundle.sh [--packer 4.2] [OUTPUT_DIR]
+#   --packer 4.2  pack with @electron/asar 4.2.1, whose archives never share
+#                 contents between entries (4.3.x, the default, does)
+#   OUTPUT_DIR    defaults to target/bench-bundle (git-ignored)
 set -euo pipefail
 
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 scripts_dir="$(dirname "$bench_dir")"
 repo_dir="$(dirname "$scripts_dir")"
+packer_args=()
+if [[ "${1:-}" == --packer ]]; then
+  packer_args=(--packer "${2:?--packer needs a version: 4.2}")
+  shift 2
+fi
 output_dir="${1:-$repo_dir/target/bench-bundle}"
 
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
@@ -26,7 +33,7 @@ if ! cmp -s "$scripts_dir/package-lock.json" "$scripts_dir/node_modules/.package
 fi
 
 start_ms=$(date +%s%3N)
-node "$bench_dir/make-bench-bundle.mjs" "$output_dir"
+node "$bench_dir/make-bench-bundle.mjs" "${packer_args[@]}" "$output_dir"
 end_ms=$(date +%s%3N)
 elapsed_ms=$((end_ms - start_ms))
 printf 'built in %d.%03d s\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000))

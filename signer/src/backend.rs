@@ -11,7 +11,7 @@ pub enum SignError {
     Backend {
         /// Key reference, e.g. `local:release.pem` or a versioned Key Vault kid.
         key: String,
-        /// What went wrong, with the fix where one is known.
+        /// Cause of the failure, with the fix where one is known.
         reason: String,
     },
     /// A signature came back that does not verify under the backend's public key.

@@ -6,9 +6,9 @@
 //! before anything is written.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod backend;
 pub mod keyref;
 pub mod local;
 pub mod sign;
-#[cfg(feature = "azure")]
-pub mod azure;

@@ -36,7 +36,7 @@ pub enum LocalKeyError {
     InvalidKey {
         /// File involved.
         path: PathBuf,
-        /// What is wrong with it.
+        /// Reason the key file is rejected.
         reason: String,
     },
     /// The requested modulus size is not one aws-lc can generate.

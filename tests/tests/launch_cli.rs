@@ -39,8 +39,14 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The Electron ASAR fixtures in `shared/`, which CI places beside the
+/// repository; a worktree may sit deeper, so the folders above are searched.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/electron-asar")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|folder| folder.join("shared/fixtures/electron-asar"))
+        .find(|candidate| candidate.join("expected/packthis.asar").exists())
+        .expect("shared/fixtures/electron-asar beside the repository")
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -114,11 +120,19 @@ fn sign(bundle: &Path, private_key: &Path) -> Output {
 fn signed_example_bundle() -> Signed {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("resources");
-    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bundle"), &bundle);
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bundle"),
+        &bundle,
+    );
     let (private_key, public_key) = keygen(dir.path());
     let output = sign(&bundle, &private_key);
     assert!(output.status.success(), "{}", text(&output));
-    Signed { _dir: dir, bundle, public_key, private_key }
+    Signed {
+        _dir: dir,
+        bundle,
+        public_key,
+        private_key,
+    }
 }
 
 /// A bundle with a real archive and its `.unpacked` folder, a loose file and
@@ -237,8 +251,16 @@ fn example_bundle_any_change_refused() {
         assert_eq!(output.status.code(), Some(0), "{mode}: {}", text(&output));
     }
     let files = listed_files(&signed.bundle);
-    assert!(files.iter().any(|path| path.starts_with("app.asar.unpacked/")), "{files:?}");
-    assert!(files.iter().any(|path| path.ends_with(".wasm.sig")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|path| path.starts_with("app.asar.unpacked/")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|path| path.ends_with(".wasm.sig")),
+        "{files:?}"
+    );
     for path in files {
         let full = signed.bundle.join(&path);
         let original = std::fs::read(&full).unwrap();
@@ -247,9 +269,18 @@ fn example_bundle_any_change_refused() {
             changed[position] = !changed[position];
             std::fs::write(&full, &changed).unwrap();
             let output = launch(&signed, &["--json"]);
-            assert_eq!(output.status.code(), Some(1), "{path} byte {position}: {}", text(&output));
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{path} byte {position}: {}",
+                text(&output)
+            );
             let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-            let named = report["drift"].as_array().unwrap().iter().any(|drift| drift["path"] == path.as_str());
+            let named = report["drift"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|drift| drift["path"] == path.as_str());
             assert!(named, "{path} byte {position}: {report}");
         }
         std::fs::write(&full, &original).unwrap();
@@ -622,7 +653,7 @@ fn lazy_reader_fails_on_changed_block() {
         midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
     let manifest = verified.manifest().manifest();
     let mut failures = 0;
-    for (entry_path, record) in &manifest.archives["app.asar"].entries {
+    for (entry_path, record) in manifest.archives["app.asar"].entries().unwrap() {
         if !matches!(
             record,
             midcore_verifier::manifest::ArchiveEntryRecord::File {
@@ -644,4 +675,170 @@ fn lazy_reader_fails_on_changed_block() {
         }
     }
     assert_eq!(failures, 1, "exactly the changed entry fails to read");
+}
+
+/// Builds an archive from a JSON header and a data section, with the pickle prefix Electron writes.
+fn archive_bytes(header: &str, data: &[u8]) -> Vec<u8> {
+    let json_len = u32::try_from(header.len()).unwrap();
+    let padded = json_len.div_ceil(4) * 4;
+    let header_size = 8 + padded;
+    let mut bytes = Vec::new();
+    for field in [4, header_size, header_size - 4, json_len] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.resize(16 + padded as usize, 0);
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+#[test]
+fn multi_block_entries_sign_and_read() {
+    use std::io::Read;
+    const MIB: usize = 1024 * 1024;
+    let exact: Vec<u8> = (0..4 * MIB)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    let big: Vec<u8> = (0..9 * MIB + 7)
+        .map(|i| u8::try_from(i % 241).unwrap())
+        .collect();
+    let header = format!(
+        r#"{{"files":{{"empty":{{"size":0,"offset":"0"}},"exact.bin":{{"size":{},"offset":"0"}},"big.bin":{{"size":{},"offset":"{}"}}}}}}"#,
+        exact.len(),
+        big.len(),
+        exact.len()
+    );
+    let mut data = exact.clone();
+    data.extend_from_slice(&big);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("resources");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("app.asar"), archive_bytes(&header, &data)).unwrap();
+    let (private_key, public_key) = keygen(dir.path());
+    let output = sign(&bundle, &private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    let signed = Signed {
+        _dir: dir,
+        bundle,
+        public_key,
+        private_key,
+    };
+    for mode in ["full", "lazy"] {
+        assert_eq!(
+            launch(&signed, &["--mode", mode]).status.code(),
+            Some(0),
+            "{mode}"
+        );
+    }
+
+    let mut trusted = midcore_verifier::crypto::TrustedKeys::new();
+    trusted
+        .pin_text(&std::fs::read(&signed.public_key).unwrap())
+        .unwrap();
+    let options = midcore_verifier::launch::LaunchOptions {
+        mode: midcore_verifier::launch::Mode::Lazy,
+        threads: None,
+    };
+    let verified =
+        midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
+    for (entry, expected) in [
+        ("exact.bin", &exact),
+        ("big.bin", &big),
+        ("empty", &Vec::new()),
+    ] {
+        let mut content = Vec::new();
+        verified
+            .open_packed("app.asar", entry)
+            .unwrap()
+            .read_to_end(&mut content)
+            .unwrap();
+        assert!(content == *expected, "{entry} read back differently");
+    }
+    drop(verified);
+
+    // Change one byte in the third block of big.bin: the first two blocks read, then the read fails.
+    let archive_path = signed.bundle.join("app.asar");
+    let mut bytes = std::fs::read(&archive_path).unwrap();
+    let data_start = bytes.len() - data.len();
+    bytes[data_start + exact.len() + 8 * MIB + 3] ^= 1;
+    std::fs::write(&archive_path, &bytes).unwrap();
+    let verified =
+        midcore_verifier::launch::check_bundle(&signed.bundle, &trusted, &options).unwrap();
+    let mut reader = verified.open_packed("app.asar", "big.bin").unwrap();
+    let mut first_blocks = vec![0u8; 8 * MIB];
+    reader.read_exact(&mut first_blocks).unwrap();
+    assert!(first_blocks[..] == big[..8 * MIB]);
+    let error = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    assert!(error.to_string().contains("big.bin"), "{error}");
+
+    let full = launch(&signed, &[]);
+    assert_eq!(full.status.code(), Some(1));
+    assert!(
+        text(&full).contains("modified: app.asar/big.bin"),
+        "{}",
+        text(&full)
+    );
+}
+
+#[test]
+fn refused_launch_recorded_in_ledger() {
+    let signed = signed_bundle("packthis.asar");
+    let ledger = signed._dir.path().join("project.ledger");
+    std::fs::write(signed.bundle.join("loose.txt"), b"tampered!!!\n").unwrap();
+    let ledger_arg = ledger.to_str().unwrap();
+    let output = launch(
+        &signed,
+        &["--ledger", ledger_arg, "--project", "demo-project"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("recorded the refusal as evidence entry"),
+        "{}",
+        text(&output)
+    );
+
+    // The chain replays, and its evidence entry names the drifted file.
+    let verify = run(
+        "midcore-verify",
+        &[
+            "ledger",
+            "verify",
+            ledger_arg,
+            "--receipt-key",
+            signed.public_key.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    let export = signed._dir.path().join("export.jsonl");
+    let exported = run(
+        "midcore-verify",
+        &[
+            "ledger",
+            "export",
+            ledger_arg,
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(exported.status.success(), "{}", text(&exported));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert!(lines.contains("integrity-drift"), "{lines}");
+    assert!(lines.contains("loose.txt"), "{lines}");
+
+    // A verified launch adds nothing.
+    std::fs::write(signed.bundle.join("loose.txt"), b"loose file\n").unwrap();
+    let before = std::fs::metadata(&ledger).unwrap().len();
+    assert_eq!(
+        launch(
+            &signed,
+            &["--ledger", ledger_arg, "--project", "demo-project"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(std::fs::metadata(&ledger).unwrap().len(), before);
 }

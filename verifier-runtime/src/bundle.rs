@@ -17,7 +17,7 @@ pub const HASH_BUFFER_LEN: usize = 1024 * 1024;
 /// Deepest folder nesting the walk follows.
 pub const MAX_WALK_DEPTH: usize = 256;
 
-/// What the walk found at one bundle-relative path.
+/// Kind of file the walk found at one bundle-relative path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WalkEntry {
     /// A regular file.
@@ -167,8 +167,8 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
 
 #[cfg(not(unix))]
 fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    // NOTE: without O_NOFOLLOW, a link swapped in after the walk is followed here;
-    // the identity check against the walk's metadata is the only guard on this platform.
+    // NOTE: without O_NOFOLLOW, a link swapped in after the walk is followed here,
+    // so the identity check against the walk's metadata is the only guard on this platform.
     if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

@@ -66,6 +66,12 @@ pub struct LaunchArgs {
     /// Hashing threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Audit ledger that receives a `system` evidence entry when the bundle is refused.
+    #[arg(long, value_name = "LEDGER", requires = "project")]
+    pub ledger: Option<PathBuf>,
+    /// Project id of the ledger (with --ledger).
+    #[arg(long, value_name = "ID", requires = "ledger")]
+    pub project: Option<String>,
     /// Command to execute after a verified result (the verifier replaces itself with it on Unix).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -133,6 +139,9 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
     if !verified {
         annotate_refusal(&args.bundle, &report, args.development);
     }
+    if let (false, Some(ledger_path), Some(project)) = (verified, &args.ledger, &args.project) {
+        record_refusal(ledger_path, project, &args.bundle, &report);
+    }
     if !verified && !args.development {
         return ExitCode::from(EXIT_REFUSED);
     }
@@ -169,6 +178,23 @@ fn annotate_refusal(bundle: &Path, report: &LaunchReport, development: bool) {
     for drift in &report.drift {
         let file = bundle.join(&drift.path).display().to_string();
         annotate(&format!("launch check: {drift}"), Some(&file));
+    }
+}
+
+/// Appends a refused launch to the audit ledger; a failure is reported but does not change the verdict.
+fn record_refusal(ledger_path: &Path, project: &str, bundle: &Path, report: &LaunchReport) {
+    let recorded = crate::ledger::Ledger::open(ledger_path, project)
+        .and_then(|mut ledger| launch::record_drift(&mut ledger, bundle, report));
+    match recorded {
+        Ok(entry) => eprintln!(
+            "midcore-verify: recorded the refusal as evidence entry {} in {}",
+            entry.seq,
+            ledger_path.display()
+        ),
+        Err(error) => eprintln!(
+            "midcore-verify: error: could not record the refusal in {}: {error}",
+            ledger_path.display()
+        ),
     }
 }
 
@@ -212,7 +238,7 @@ fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
     }
 }
 
-/// The JSON form of a launch report.
+/// Converts a launch report to its JSON form.
 pub fn report_json(report: &LaunchReport) -> serde_json::Value {
     let drift: Vec<serde_json::Value> = report
         .drift
@@ -323,7 +349,7 @@ fn refuse(message: &str) -> ExitCode {
 }
 
 /// Checks that the module and its sidecar are listed in the bundle's verified
-/// manifest with the hashes of the bytes already read; returns the key set to
+/// manifest with the hashes of the bytes already read. Returns the key set to
 /// check the sidecar with.
 fn check_module_in_bundle(
     bundle_root: &Path,

@@ -105,13 +105,13 @@ pub enum KeyError {
     /// The PEM text is malformed or has the wrong label.
     #[error("invalid PEM: {reason}")]
     InvalidPem {
-        /// What is wrong with the PEM text.
+        /// Reason the PEM text is invalid.
         reason: String,
     },
     /// The DER bytes are not a canonical RSA SubjectPublicKeyInfo.
     #[error("not an RSA SubjectPublicKeyInfo in canonical DER: {reason}")]
     InvalidPublicKey {
-        /// What the parser rejected.
+        /// Reason the parser rejected the key.
         reason: String,
     },
     /// The modulus is outside the accepted range.
@@ -355,7 +355,7 @@ pub enum TrustError {
 
 /// The set of pinned key fingerprints.
 ///
-/// A key is trusted only if its id is in the set; a key that merely sits next
+/// A key is trusted only if its id is in the set. A key that merely sits next
 /// to the data it signs is never trusted for that reason. Entries added from a
 /// PEM also keep the key, so data that names only a key id can be checked.
 #[derive(Clone, Debug, Default)]

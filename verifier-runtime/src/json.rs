@@ -124,10 +124,34 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
 
 /// Parses `input` as exactly one JSON value, allowing `max_depth` levels of nesting.
 pub fn parse_with_depth(input: &[u8], max_depth: usize) -> Result<Value, JsonError> {
+    parse_deferring(input, max_depth, &|_| false).map(|(value, _)| value)
+}
+
+/// A value left unparsed by [`parse_deferring`]: its key path and its bytes' range in the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeferredValue {
+    /// Object keys from the top level down to the value.
+    pub path: Vec<String>,
+    /// Byte range of the value in the input.
+    pub range: std::ops::Range<usize>,
+}
+
+/// Parses `input` like [`parse_with_depth`], except that an object member whose
+/// key path `defer` accepts is only checked for JSON syntax (duplicate keys
+/// inside it are not detected) and appears in the tree as [`Value::Null`]; its
+/// byte range is returned so the caller can parse it strictly when it needs it.
+pub fn parse_deferring(
+    input: &[u8],
+    max_depth: usize,
+    defer: &dyn Fn(&[String]) -> bool,
+) -> Result<(Value, Vec<DeferredValue>), JsonError> {
     let mut parser = Parser {
         input,
         position: 0,
         max_depth,
+        path: Vec::new(),
+        defer,
+        deferred: Vec::new(),
     };
     parser.skip_whitespace();
     let value = parser.value(0)?;
@@ -135,13 +159,16 @@ pub fn parse_with_depth(input: &[u8], max_depth: usize) -> Result<Value, JsonErr
     if parser.position != input.len() {
         return Err(parser.error("unexpected data after the JSON value"));
     }
-    Ok(value)
+    Ok((value, parser.deferred))
 }
 
 struct Parser<'a> {
     input: &'a [u8],
     position: usize,
     max_depth: usize,
+    path: Vec<String>,
+    defer: &'a dyn Fn(&[String]) -> bool,
+    deferred: Vec<DeferredValue>,
 }
 
 impl Parser<'_> {
@@ -217,7 +244,26 @@ impl Parser<'_> {
             }
             self.position += 1;
             self.skip_whitespace();
-            let value = self.value(depth)?;
+            self.path.push(key);
+            let value = if (self.defer)(&self.path) {
+                let start = self.position;
+                self.skip_value(depth)?;
+                let range = start..self.position;
+                if std::str::from_utf8(&self.input[range.clone()]).is_err() {
+                    return Err(JsonError::Syntax {
+                        offset: start,
+                        reason: "string is not valid UTF-8",
+                    });
+                }
+                self.deferred.push(DeferredValue {
+                    path: self.path.clone(),
+                    range,
+                });
+                Value::Null
+            } else {
+                self.value(depth)?
+            };
+            let key = self.path.pop().unwrap_or_default();
             if object.contains_key(&key) {
                 return Err(JsonError::DuplicateKey {
                     key,
@@ -257,6 +303,87 @@ impl Parser<'_> {
                     return Ok(Value::Array(items));
                 }
                 _ => return Err(self.error("expected ',' or ']' in an array")),
+            }
+        }
+    }
+
+    /// Checks the syntax of one value without building it.
+    fn skip_value(&mut self, depth: usize) -> Result<(), JsonError> {
+        match self.peek() {
+            None => Err(self.error("unexpected end of input")),
+            Some(open @ (b'{' | b'[')) => {
+                self.check_depth(depth + 1)?;
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.position += 1;
+                self.skip_whitespace();
+                if self.peek() == Some(close) {
+                    self.position += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_whitespace();
+                    if open == b'{' {
+                        if self.peek() != Some(b'"') {
+                            return Err(self.error("expected a string key"));
+                        }
+                        self.skip_string()?;
+                        self.skip_whitespace();
+                        if self.peek() != Some(b':') {
+                            return Err(self.error("expected ':' after an object key"));
+                        }
+                        self.position += 1;
+                        self.skip_whitespace();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.skip_whitespace();
+                    match self.peek() {
+                        Some(b',') => self.position += 1,
+                        Some(byte) if byte == close => {
+                            self.position += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.error("expected ',' or a closing bracket")),
+                    }
+                }
+            }
+            Some(b'"') => self.skip_string(),
+            Some(b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => self.value(depth).map(|_| ()),
+            Some(_) => Err(self.error("expected a value")),
+        }
+    }
+
+    /// Checks the syntax of one string without building it. Its UTF-8 is
+    /// checked by the caller, once for the whole skipped value.
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.position += 1;
+        loop {
+            // Runs of plain bytes are skipped in one tight loop.
+            let rest = &self.input[self.position..];
+            let plain = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            self.position += plain;
+            match self.peek() {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    self.position += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.position += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.position += 1
+                        }
+                        Some(b'u') => {
+                            self.position += 1;
+                            self.unicode_escape()?;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(_) => return Err(self.error("unescaped control character in a string")),
             }
         }
     }
@@ -698,6 +825,47 @@ mod tests {
         let text = "{\"a\":{\"z\":\"\\u001f\",\"\u{5973}\":[]},\"b\":18446744073709551615}";
         let value = parse_str(text).unwrap();
         assert_eq!(to_canonical(&value), text.as_bytes());
+    }
+
+    #[test]
+    fn deferred_members_keep_their_bytes() {
+        let text = r#"{"a":{"keep":1,"skip":{"x":[1,"\u00e9",{"y":null}]}},"skip":2}"#;
+        let defer = |path: &[String]| path.len() == 2 && path[1] == "skip";
+        let (value, deferred) =
+            parse_deferring(text.as_bytes(), DEFAULT_MAX_DEPTH, &defer).unwrap();
+        assert_eq!(deferred.len(), 1);
+        assert_eq!(
+            &text[deferred[0].range.clone()],
+            r#"{"x":[1,"\u00e9",{"y":null}]}"#
+        );
+        assert_eq!(deferred[0].path, vec!["a".to_owned(), "skip".to_owned()]);
+        assert_eq!(
+            to_canonical(&value),
+            br#"{"a":{"keep":1,"skip":null},"skip":2}"#
+        );
+    }
+
+    #[test]
+    fn deferred_members_still_checked_for_syntax() {
+        let defer = |path: &[String]| path == ["skip"];
+        for bad in [
+            r#"{"skip":{"x":}}"#,
+            r#"{"skip":"\q"}"#,
+            r#"{"skip":[1,]}"#,
+            "{\"skip\":\"a\u{1}\"}",
+            r#"{"skip":"\ud800"}"#,
+        ] {
+            assert!(
+                parse_deferring(bad.as_bytes(), DEFAULT_MAX_DEPTH, &defer).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse_deferring(b"{\"skip\":\"\xff\"}", DEFAULT_MAX_DEPTH, &defer).is_err());
+        let deep = format!("{{\"skip\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            parse_deferring(deep.as_bytes(), DEFAULT_MAX_DEPTH, &defer),
+            Err(JsonError::TooDeep { .. })
+        ));
     }
 
     #[test]

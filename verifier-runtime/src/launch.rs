@@ -6,21 +6,22 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::asar::{Archive, EntryDigest, VerifiedEntryReader};
 use crate::bundle::{self, BundleError, WalkEntry};
-use crate::crypto::{KeyId, PublicKey, SIGNATURE_ALGORITHM, TrustedKeys};
+use crate::crypto::{KeyId, PublicKey, SIGNATURE_ALGORITHM, Sha256, Sha256Digest, TrustedKeys};
 use crate::manifest::{
     self, ArchiveEntryRecord, ArchiveRecord, FileRecord, MANIFEST_PATH, Manifest, PUBLIC_KEY_PATH,
-    UnverifiedManifest,
 };
 
 /// Largest public-key PEM accepted, in bytes.
 const MAX_PUBLIC_KEY_LEN: u64 = 64 * 1024;
 
-/// Folder, relative to the bundle, that holds runner modules. Lazy mode leaves
+/// Folder, relative to the bundle, that contains runner modules. Lazy mode leaves
 /// `*.wasm` files here to the runner loader, which checks each in full.
 pub const RUNNERS_DIR: &str = "local-compute/runners";
 
@@ -89,9 +90,9 @@ pub struct Drift {
     pub path: String,
     /// What differs.
     pub kind: DriftKind,
-    /// What the manifest says (a hash, a size), if anything.
+    /// Value the manifest records (a hash, a size), if any.
     pub expected: Option<String>,
-    /// What was found, if anything.
+    /// Value found on disk, if any.
     pub actual: Option<String>,
 }
 
@@ -130,7 +131,7 @@ impl Verdict {
     }
 }
 
-/// What a launch check did and found.
+/// Outcome and statistics of one launch check.
 #[derive(Clone, Debug)]
 pub struct LaunchReport {
     /// The verdict.
@@ -145,8 +146,8 @@ pub struct LaunchReport {
     pub bytes_hashed: u64,
     /// Every difference found, sorted by path.
     pub drift: Vec<Drift>,
-    /// Why the bundle was refused before its files were compared (bad, missing
-    /// or untrusted signature), if it was.
+    /// Reason the bundle was refused before its files were compared (bad,
+    /// missing or untrusted signature), if it was.
     pub refusal: Option<String>,
     /// Wall-clock time of the check, in milliseconds.
     pub duration_ms: u64,
@@ -156,7 +157,7 @@ pub struct LaunchReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchError {
-    /// The bundle was refused; the report says why.
+    /// The bundle was refused, and the report gives the reason.
     #[error("bundle refused: {}", refusal_summary(.0))]
     Refused(Box<LaunchReport>),
     /// The bundle could not be read, so no verdict was reached.
@@ -197,12 +198,12 @@ pub struct VerifiedManifest {
 }
 
 impl VerifiedManifest {
-    /// The bundle folder.
+    /// Returns the bundle folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The manifest's content.
+    /// Returns the manifest's content.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -212,12 +213,12 @@ impl VerifiedManifest {
         self.public_key.key_id()
     }
 
-    /// The record of one bundle-relative path.
+    /// Returns the record of one bundle-relative path.
     pub fn file(&self, path: &str) -> Option<&FileRecord> {
         self.manifest.files.get(path)
     }
 
-    /// The pinned keys plus the manifest's own public key (whose id is pinned),
+    /// Returns the pinned keys plus the manifest's own public key (whose id is pinned),
     /// for checking sidecars.
     pub fn trusted_keys(&self) -> &TrustedKeys {
         &self.trusted
@@ -229,31 +230,36 @@ impl VerifiedManifest {
 pub struct VerifiedBundle {
     manifest: VerifiedManifest,
     report: LaunchReport,
-    archives: BTreeMap<String, Archive>,
+    /// Archives opened by [`VerifiedBundle::open_packed`], by bundle path.
+    archives: Mutex<BTreeMap<String, Arc<Archive>>>,
 }
 
 impl VerifiedBundle {
-    /// The verified manifest.
+    /// Returns the verified manifest.
     pub fn manifest(&self) -> &VerifiedManifest {
         &self.manifest
     }
 
-    /// What the check did.
+    /// Returns the check's outcome and statistics.
     pub fn report(&self) -> &LaunchReport {
         &self.report
     }
 
     /// Opens a packed archive entry for reading; each 4 MiB block is checked
     /// against the manifest before any of its bytes are returned.
+    ///
+    /// The archive's header is read and parsed on the first call for that
+    /// archive, and refused unless its bytes still hash to the signed header hash.
     pub fn open_packed(
         &self,
         archive_path: &str,
         entry_path: &str,
     ) -> Result<VerifiedEntryReader, LaunchError> {
-        let not_found = |what: &str| {
+        let path = self.manifest.root.join(archive_path);
+        let failure = |reason: String| {
             LaunchError::Io(BundleError::Io {
-                path: self.manifest.root.join(archive_path).join(entry_path),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, what.to_owned()),
+                path: path.join(entry_path),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
             })
         };
         let archive_record = self
@@ -261,35 +267,92 @@ impl VerifiedBundle {
             .manifest
             .archives
             .get(archive_path)
-            .ok_or_else(|| not_found("not a signed archive"))?;
+            .ok_or_else(|| failure("not a signed archive".to_owned()))?;
+        let entries = archive_record
+            .entries()
+            .map_err(|e| failure(e.to_string()))?;
         let Some(ArchiveEntryRecord::File {
             size,
             sha256,
             blocks,
             ..
-        }) = archive_record.entries.get(entry_path)
+        }) = entries.get(entry_path)
         else {
-            return Err(not_found("not a file entry of the signed archive"));
+            return Err(failure("not a file entry of the signed archive".to_owned()));
         };
-        let archive = match self.archives.get(archive_path) {
-            Some(archive) => archive,
-            None => return Err(not_found("archive not opened by the launch check")),
-        };
+        let archive = self
+            .open_archive(archive_path, archive_record)
+            .map_err(failure)?;
         let entry = archive
             .entry(entry_path)
-            .ok_or_else(|| not_found("entry not in the archive header"))?;
+            .ok_or_else(|| failure("entry not in the archive header".to_owned()))?;
         let expected = EntryDigest {
             size: *size,
             sha256: *sha256,
             blocks: blocks.clone(),
         };
-        archive.open_verified(entry, &expected).map_err(|e| {
-            LaunchError::Io(BundleError::Io {
-                path: archive.path().to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
+        archive
+            .open_verified(entry, &expected)
+            .map_err(|e| failure(e.to_string()))
     }
+
+    fn open_archive(
+        &self,
+        archive_path: &str,
+        record: &ArchiveRecord,
+    ) -> Result<Arc<Archive>, String> {
+        let mut cache = self
+            .archives
+            .lock()
+            .map_err(|_| "archive cache lock poisoned".to_owned())?;
+        if let Some(archive) = cache.get(archive_path) {
+            return Ok(Arc::clone(archive));
+        }
+        let archive = open_signed_archive(&self.manifest.root, archive_path, record)?;
+        let archive = Arc::new(archive);
+        cache.insert(archive_path.to_owned(), Arc::clone(&archive));
+        Ok(archive)
+    }
+}
+
+/// Opens and parses an archive, and checks that the header bytes it parsed
+/// hash to the signed header hash.
+fn open_signed_archive(
+    root: &Path,
+    archive_path: &str,
+    record: &ArchiveRecord,
+) -> Result<Archive, String> {
+    let archive = Archive::open(&root.join(archive_path)).map_err(|e| e.to_string())?;
+    if archive.header_sha256() != record.header_sha256
+        || archive.header_json().len() as u64 != record.header_size
+    {
+        return Err(format!(
+            "{archive_path}: the archive header changed after signing (expected sha256 {}, found {})",
+            hex::encode(record.header_sha256),
+            hex::encode(archive.header_sha256())
+        ));
+    }
+    Ok(archive)
+}
+
+/// Reads an archive's 16-byte prefix and JSON header and returns the
+/// header's SHA-256 and length, without parsing the JSON.
+fn read_header_digest(path: &Path) -> Result<(Sha256Digest, u64), String> {
+    let (mut file, metadata) = bundle::open_regular_no_follow(path).map_err(|e| e.to_string())?;
+    let mut prefix = [0u8; 16];
+    file.read_exact(&mut prefix)
+        .map_err(|e| format!("cannot read the header prefix: {e}"))?;
+    let layout = crate::asar::parse_header(&prefix, metadata.len())
+        .map_err(|e| e.in_archive(path).to_string())?;
+    let (digest, read) =
+        Sha256::digest_reader((&mut file).take(layout.json_len)).map_err(|e| e.to_string())?;
+    if read != layout.json_len {
+        return Err(format!(
+            "the header is truncated ({read} of {} bytes)",
+            layout.json_len
+        ));
+    }
+    Ok((digest, layout.json_len))
 }
 
 fn refused(mode: Mode, key_id: Option<KeyId>, reason: String, started: Instant) -> LaunchError {
@@ -370,7 +433,7 @@ fn verify_manifest_in(
         )
     })?;
 
-    // Step 3: the manifest, parsed strictly, naming the same key.
+    // Step 3: the manifest's signed bytes and signature, found without parsing it.
     let manifest_path = root.join(MANIFEST_PATH);
     let bytes = bundle::read_limited(&manifest_path, manifest::MAX_MANIFEST_LEN).map_err(|e| {
         refused(
@@ -380,13 +443,53 @@ fn verify_manifest_in(
             started,
         )
     })?;
-    let UnverifiedManifest {
-        manifest,
-        signed_bytes,
-        signature_algorithm,
-        signature,
-    } = manifest::parse_manifest(&bytes)
+    let parts = manifest::split_signature(&bytes)
         .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?;
+
+    // Step 4: the signature, with the algorithm fixed here rather than read
+    // from the file, checked before any manifest content is interpreted.
+    if parts.algorithm != SIGNATURE_ALGORITHM {
+        return Err(refused(
+            mode,
+            Some(key_id),
+            format!(
+                "{MANIFEST_PATH}: signature.algorithm {:?} is not accepted; only {SIGNATURE_ALGORITHM:?} is",
+                parts.algorithm
+            ),
+            started,
+        ));
+    }
+    public_key.verify(&parts.signed_bytes, &parts.signature).map_err(|e| {
+        refused(
+            mode,
+            Some(key_id),
+            format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"),
+            started,
+        )
+    })?;
+
+    // Step 5: parse the authenticated bytes. Full mode parses everything
+    // strictly and checks the canonical form again. Lazy mode leaves archive
+    // entry lists to be parsed when an entry is first read.
+    let manifest = match mode {
+        Mode::Full => {
+            let parsed = manifest::parse_manifest(&bytes)
+                .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?;
+            if parsed.signed_bytes != parts.signed_bytes {
+                return Err(refused(
+                    mode,
+                    Some(key_id),
+                    format!(
+                        "{MANIFEST_PATH}: the signature member is not where the canonical encoding puts it"
+                    ),
+                    started,
+                ));
+            }
+            parsed.manifest
+        }
+        Mode::Lazy => manifest::parse_verified_deferring_entries(&parts.signed_bytes)
+            .map_err(|e| refused(mode, Some(key_id), e.to_string(), started))?,
+    };
     if manifest.key_id != key_id {
         return Err(refused(
             mode,
@@ -398,21 +501,6 @@ fn verify_manifest_in(
             started,
         ));
     }
-
-    // Step 4: the signature, with the algorithm fixed here rather than read from the file.
-    if signature_algorithm != SIGNATURE_ALGORITHM {
-        return Err(refused(
-            mode,
-            Some(key_id),
-            format!(
-                "{MANIFEST_PATH}: signature.algorithm {signature_algorithm:?} is not accepted; only {SIGNATURE_ALGORITHM:?} is"
-            ),
-            started,
-        ));
-    }
-    public_key
-        .verify(&signed_bytes, &signature)
-        .map_err(|e| refused(mode, Some(key_id), format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"), started))?;
 
     let mut with_key = trusted.clone();
     with_key.pin_key(public_key.clone());
@@ -434,56 +522,87 @@ pub fn check_bundle(
     let mode = options.mode;
     let threads = options.threads.unwrap_or_else(bundle::default_threads);
 
-    // Steps 1-4: the key and the signature.
-    let verified = verify_manifest_in(root, trusted, mode, started)?;
+    // Steps 1-5 run on two threads: this one walks the bundle and, in lazy
+    // mode, hashes the archive headers and the files lazy mode covers, while
+    // the other verifies the manifest. Nothing read here is trusted until it
+    // is compared with the verified manifest below.
+    let (verified, found, prehashed) = std::thread::scope(|scope| {
+        let manifest_thread = scope.spawn(|| verify_manifest_in(root, trusted, mode, started));
+        let walked = bundle::walk(root);
+        let prehashed = match (&walked, mode) {
+            (Ok(found), Mode::Lazy) => prehash_lazy(root, found),
+            _ => Prehashed::default(),
+        };
+        let verified = manifest_thread.join().unwrap_or_else(|_| {
+            Err(refused(
+                mode,
+                None,
+                "the manifest check stopped unexpectedly".to_owned(),
+                started,
+            ))
+        });
+        (verified, walked, prehashed)
+    });
+    let verified = verified?;
+    let found = found?;
     let manifest = &verified.manifest;
 
-    // Step 5: the file set and sizes.
-    let found = bundle::walk(root)?;
+    // Step 6: the file set and sizes.
     let mut drift = compare_file_set(manifest, &found);
     let files_checked = manifest.files.len() as u64;
 
-    // Step 6: the archives' headers.
-    let mut archives = BTreeMap::new();
+    // Step 7: each archive's header bytes against the signed header hash. The
+    // JSON is not parsed here: the signer parsed exactly these bytes strictly,
+    // and an entry reader parses them again (checking the hash) when needed.
     for (path, record) in &manifest.archives {
         if !matches!(found.get(path), Some(WalkEntry::File { .. })) {
             continue;
         }
-        match Archive::open(&root.join(path)) {
-            Ok(archive) => {
-                if archive.header_sha256() != record.header_sha256
-                    || archive.header_json().len() as u64 != record.header_size
-                {
-                    drift.push(Drift {
-                        path: path.clone(),
-                        kind: DriftKind::HeaderMismatch,
-                        expected: Some(hex::encode(record.header_sha256)),
-                        actual: Some(hex::encode(archive.header_sha256())),
-                    });
-                } else {
-                    archives.insert(path.clone(), archive);
-                }
+        let header = match prehashed.headers.get(path) {
+            Some(result) => result.clone(),
+            None => read_header_digest(&root.join(path)),
+        };
+        let actual = match header {
+            Ok((digest, len)) if digest == record.header_sha256 && len == record.header_size => {
+                continue;
             }
-            Err(error) => drift.push(Drift {
-                path: path.clone(),
-                kind: DriftKind::HeaderMismatch,
-                expected: Some(hex::encode(record.header_sha256)),
-                actual: Some(format!("unreadable header: {error}")),
-            }),
-        }
+            Ok((digest, _)) => hex::encode(digest),
+            Err(error) => format!("unreadable header: {error}"),
+        };
+        drift.push(Drift {
+            path: path.clone(),
+            kind: DriftKind::HeaderMismatch,
+            expected: Some(hex::encode(record.header_sha256)),
+            actual: Some(actual),
+        });
     }
 
-    // Step 7: hash what this mode covers, for files whose presence and size matched.
-    let to_hash: Vec<(String, u64)> = manifest
+    // Step 8: hash what this mode covers, for files whose presence and size
+    // matched, reusing what lazy mode hashed in advance.
+    let needed: Vec<(String, u64)> = manifest
         .files
         .iter()
         .filter(|(path, record)| matches!(found.get(path.as_str()), Some(WalkEntry::File { size, .. }) if *size == record.size))
         .filter(|(path, _)| mode == Mode::Full || needs_hash_in_lazy_mode(manifest, path))
         .map(|(path, record)| (path.clone(), record.size))
         .collect();
-    let digests = bundle::hash_files(root, &to_hash, threads);
+    let mut prehashed_files = prehashed.files;
+    let to_hash: Vec<(String, u64)> = needed
+        .iter()
+        .filter(|(path, _)| !prehashed_files.contains_key(path))
+        .cloned()
+        .collect();
+    for (item, result) in to_hash
+        .iter()
+        .zip(bundle::hash_files(root, &to_hash, threads))
+    {
+        prehashed_files.insert(item.0.clone(), result);
+    }
     let mut bytes_hashed = 0u64;
-    for ((path, _), result) in to_hash.iter().zip(digests) {
+    for (path, _) in &needed {
+        let Some(result) = prehashed_files.remove(path) else {
+            continue;
+        };
         let digest = result?;
         bytes_hashed += digest.size;
         let record = &manifest.files[path];
@@ -507,10 +626,8 @@ pub fn check_bundle(
             expected: Some(hex::encode(record.sha256)),
             actual: Some(hex::encode(digest.sha256)),
         });
-        if let (Some(archive), Some(archive_record)) =
-            (archives.get(path), manifest.archives.get(path))
-        {
-            drift.extend(diagnose_archive(path, archive, archive_record));
+        if let Some(archive_record) = manifest.archives.get(path) {
+            drift.extend(diagnose_archive(root, path, archive_record));
         }
     }
 
@@ -543,22 +660,57 @@ pub fn check_bundle(
     Ok(VerifiedBundle {
         manifest: verified,
         report,
-        archives,
+        archives: Mutex::new(BTreeMap::new()),
     })
 }
 
-/// Whether lazy mode hashes this file: everything except signed archives
+/// Digests lazy mode computes while the manifest is being verified.
+#[derive(Default)]
+struct Prehashed {
+    /// Header digest and length of every `*.asar` file, by bundle path.
+    headers: BTreeMap<String, Result<(Sha256Digest, u64), String>>,
+    /// Digest of every other file lazy mode hashes, by bundle path.
+    files: BTreeMap<String, Result<bundle::FileDigest, BundleError>>,
+}
+
+/// Hashes, on one thread, what lazy mode checks for every file the walk found,
+/// deciding by name alone: header digests of `*.asar` files, nothing for
+/// runner modules, and the whole content of everything else.
+fn prehash_lazy(root: &Path, found: &BTreeMap<String, WalkEntry>) -> Prehashed {
+    let mut prehashed = Prehashed::default();
+    let mut to_hash = Vec::new();
+    for (path, entry) in found {
+        let WalkEntry::File { size, .. } = entry else {
+            continue;
+        };
+        if path.ends_with(".asar") {
+            prehashed
+                .headers
+                .insert(path.clone(), read_header_digest(&root.join(path)));
+        } else if !is_runner_module(path) {
+            to_hash.push((path.clone(), *size));
+        }
+    }
+    for (item, result) in to_hash.iter().zip(bundle::hash_files(root, &to_hash, 1)) {
+        prehashed.files.insert(item.0.clone(), result);
+    }
+    prehashed
+}
+
+fn is_runner_module(path: &str) -> bool {
+    path.strip_prefix(RUNNERS_DIR)
+        .is_some_and(|rest| rest.starts_with('/'))
+        && path.ends_with(".wasm")
+}
+
+/// Returns whether lazy mode hashes this file: everything except signed archives
 /// (checked entry by entry when read) and runner modules (checked in full
 /// when loaded).
 fn needs_hash_in_lazy_mode(manifest: &Manifest, path: &str) -> bool {
     if manifest.archives.contains_key(path) {
         return false;
     }
-    let is_runner_module = path
-        .strip_prefix(RUNNERS_DIR)
-        .is_some_and(|rest| rest.starts_with('/'))
-        && path.ends_with(".wasm");
-    !is_runner_module
+    !is_runner_module(path)
 }
 
 fn compare_file_set(manifest: &Manifest, found: &BTreeMap<String, WalkEntry>) -> Vec<Drift> {
@@ -611,10 +763,17 @@ fn compare_file_set(manifest: &Manifest, found: &BTreeMap<String, WalkEntry>) ->
     drift
 }
 
-/// Names the archive entries that changed, after the archive's whole-file hash failed.
-fn diagnose_archive(archive_path: &str, archive: &Archive, record: &ArchiveRecord) -> Vec<Drift> {
+/// Names the archive entries that changed, after the archive's whole-file hash
+/// failed. A changed header is already reported by the header check.
+fn diagnose_archive(root: &Path, archive_path: &str, record: &ArchiveRecord) -> Vec<Drift> {
     let mut drift = Vec::new();
-    for (entry_path, entry_record) in &record.entries {
+    let (Ok(archive), Ok(entries)) = (
+        open_signed_archive(root, archive_path, record),
+        record.entries(),
+    ) else {
+        return drift;
+    };
+    for (entry_path, entry_record) in entries {
         let ArchiveEntryRecord::File {
             sha256,
             unpacked: false,
@@ -639,4 +798,59 @@ fn diagnose_archive(archive_path: &str, archive: &Archive, record: &ArchiveRecor
         });
     }
     drift
+}
+
+/// Kind of the `system` ledger entry that records a refused launch.
+pub const DRIFT_EVIDENCE_KIND: &str = "integrity-drift";
+
+/// Builds the JSON body of a drift evidence entry: the bundle, the verdict, the key,
+/// the mode, the refusal reason and every drift item.
+pub fn drift_evidence(bundle: &Path, report: &LaunchReport) -> crate::json::Value {
+    use crate::json::{Object, Value, number_u64};
+    let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
+    let drift = report
+        .drift
+        .iter()
+        .map(|item| {
+            let mut object = Object::new();
+            object.insert("path".to_owned(), Value::String(item.path.clone()));
+            object.insert(
+                "kind".to_owned(),
+                Value::String(item.kind.as_str().to_owned()),
+            );
+            object.insert("expected".to_owned(), text(&item.expected));
+            object.insert("actual".to_owned(), text(&item.actual));
+            Value::Object(object)
+        })
+        .collect();
+    let mut body = Object::new();
+    body.insert(
+        "bundle".to_owned(),
+        Value::String(bundle.display().to_string()),
+    );
+    body.insert(
+        "verdict".to_owned(),
+        Value::String(report.verdict.as_str().to_owned()),
+    );
+    body.insert(
+        "mode".to_owned(),
+        Value::String(report.mode.as_str().to_owned()),
+    );
+    body.insert(
+        "key_id".to_owned(),
+        text(&report.key_id.map(|id| id.to_string())),
+    );
+    body.insert("refusal".to_owned(), text(&report.refusal));
+    body.insert("files_checked".to_owned(), number_u64(report.files_checked));
+    body.insert("drift".to_owned(), Value::Array(drift));
+    Value::Object(body)
+}
+
+/// Appends a refused launch to the project's audit ledger as `system` evidence.
+pub fn record_drift(
+    ledger: &mut crate::ledger::Ledger,
+    bundle: &Path,
+    report: &LaunchReport,
+) -> Result<crate::ledger::AppendedEntry, crate::ledger::LedgerError> {
+    ledger.append_evidence(DRIFT_EVIDENCE_KIND, drift_evidence(bundle, report))
 }

@@ -13,7 +13,10 @@ pub mod cli;
 pub mod crypto;
 pub mod json;
 pub mod launch;
+pub mod ledger;
 pub mod manifest;
-pub mod sidecar;
+pub mod receipt;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod sidecar;
+pub mod tamper;

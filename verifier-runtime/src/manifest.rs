@@ -8,6 +8,7 @@
 //! `docs/formats.md` specifies every field.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 
@@ -77,16 +78,68 @@ pub struct FileRecord {
     pub size: u64,
 }
 
-/// What the manifest records about one ASAR archive.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The manifest's record of one ASAR archive.
+#[derive(Clone, Debug)]
 pub struct ArchiveRecord {
     /// SHA-256 of the header's JSON bytes, as Electron's integrity check computes it.
     pub header_sha256: Sha256Digest,
     /// Length of the header's JSON in bytes.
     pub header_size: u64,
-    /// Entries by path inside the archive (`/`-separated); directories are not listed.
-    pub entries: BTreeMap<String, ArchiveEntryRecord>,
+    entries: ArchiveEntries,
 }
+
+/// Entries by path inside the archive (`/`-separated); directories are not listed.
+pub type EntryMap = BTreeMap<String, ArchiveEntryRecord>;
+
+/// An archive's entry list, parsed at once or on first use.
+#[derive(Clone, Debug)]
+enum ArchiveEntries {
+    Parsed(EntryMap),
+    /// The JSON of the `entries` object, from a manifest whose signature was
+    /// verified before parsing; parsed strictly on first use.
+    Deferred {
+        bytes: Arc<[u8]>,
+        field_path: String,
+        parsed: Arc<OnceLock<Result<EntryMap, FieldError>>>,
+    },
+}
+
+impl ArchiveRecord {
+    /// Builds a record from its parts.
+    pub fn new(header_sha256: Sha256Digest, header_size: u64, entries: EntryMap) -> Self {
+        Self {
+            header_sha256,
+            header_size,
+            entries: ArchiveEntries::Parsed(entries),
+        }
+    }
+
+    /// Returns the archive's entries. For a manifest read in lazy mode, the
+    /// first call parses them strictly, and a malformed list fails here.
+    pub fn entries(&self) -> Result<&EntryMap, ManifestError> {
+        match &self.entries {
+            ArchiveEntries::Parsed(entries) => Ok(entries),
+            ArchiveEntries::Deferred {
+                bytes,
+                field_path,
+                parsed,
+            } => parsed
+                .get_or_init(|| parse_entries_json(bytes, field_path))
+                .as_ref()
+                .map_err(|error| ManifestError::Field(error.clone())),
+        }
+    }
+}
+
+impl PartialEq for ArchiveRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.header_sha256 == other.header_sha256
+            && self.header_size == other.header_size
+            && matches!((self.entries(), other.entries()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl Eq for ArchiveRecord {}
 
 /// One file or link inside an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +150,8 @@ pub enum ArchiveEntryRecord {
         size: u64,
         /// SHA-256 of the whole file.
         sha256: Sha256Digest,
-        /// SHA-256 of each 4 MiB block; one block for files up to 4 MiB (equal to `sha256`).
+        /// SHA-256 of each 4 MiB block, as `@electron/asar` computes them: one block (equal to
+        /// `sha256`) below 4 MiB, and a final block over no bytes when the size is a multiple of 4 MiB.
         blocks: Vec<Sha256Digest>,
         /// Whether the bytes are in `<archive>.unpacked/`.
         unpacked: bool,
@@ -261,13 +315,127 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError>
     let (signature_algorithm, signature) = parse_signature(&signature_value, "signature")?;
 
     // Step 3: typed fields.
-    let manifest = manifest_from_value(&signed)?;
+    let manifest = manifest_from_value(&signed, &BTreeMap::new())?;
     Ok(UnverifiedManifest {
         manifest,
         signed_bytes,
         signature_algorithm,
         signature,
     })
+}
+
+/// The parts of a manifest file, found without parsing it: the exact bytes the
+/// signature covers, the algorithm named, and the signature.
+#[derive(Clone, Debug)]
+pub struct SignedParts {
+    /// The canonical bytes the signature covers: the file without its
+    /// `signature` member and without the final line feed.
+    pub signed_bytes: Vec<u8>,
+    /// Algorithm named in `signature.algorithm`.
+    pub algorithm: String,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// Splits a canonical manifest file into its signed bytes and its signature
+/// without parsing the JSON, so the signature can be checked before any
+/// manifest content is interpreted.
+///
+/// In the canonical encoding the `signature` member is the last top-level
+/// member except `source_date_epoch`, and has the fixed shape
+/// `"signature":{"algorithm":"...","value":"..."}`. A quote inside a canonical
+/// string is always escaped, so the unescaped pattern searched for cannot occur
+/// inside a string. The text after it must be exactly the expected ending.
+pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
+    const START: &[u8] = b",\"signature\":{\"algorithm\":\"";
+    const MIDDLE: &[u8] = b"\",\"value\":\"";
+    let invalid = |reason: &str| {
+        ManifestError::Field(FieldError {
+            path: "signature".to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    if bytes.len() as u64 > MAX_MANIFEST_LEN {
+        return Err(ManifestError::TooLarge {
+            len: bytes.len() as u64,
+        });
+    }
+    let body = bytes
+        .strip_suffix(b"\n")
+        .ok_or_else(|| invalid("the file does not end with a line feed"))?;
+    let start = body
+        .windows(START.len())
+        .rposition(|window| window == START)
+        .ok_or_else(|| {
+            invalid("missing or misplaced; the manifest is unsigned or not canonical")
+        })?;
+
+    let mut position = start + START.len();
+    let algorithm_len = body[position..]
+        .iter()
+        .position(|&b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        .unwrap_or(body.len() - position);
+    let algorithm = String::from_utf8_lossy(&body[position..position + algorithm_len]).into_owned();
+    position += algorithm_len;
+    if !body[position..].starts_with(MIDDLE) {
+        return Err(invalid("expected {\"algorithm\":...,\"value\":...}"));
+    }
+    position += MIDDLE.len();
+    let value_len = body[position..]
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+        .unwrap_or(body.len() - position);
+    let encoded = &body[position..position + value_len];
+    position += value_len;
+    if !body[position..].starts_with(b"\"}") {
+        return Err(invalid("signature.value is not standard base64"));
+    }
+    position += 2;
+
+    // What follows is `}` or `,"source_date_epoch":DIGITS}`.
+    let rest = &body[position..];
+    let ending_ok = rest == b"}"
+        || rest
+            .strip_prefix(b",\"source_date_epoch\":")
+            .and_then(|tail| tail.strip_suffix(b"}"))
+            .is_some_and(|digits| !digits.is_empty() && digits.iter().all(u8::is_ascii_digit));
+    if !ending_ok {
+        return Err(invalid(
+            "unexpected members after the signature; the manifest is not canonical",
+        ));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| {
+            invalid(&format!(
+                "signature.value is not standard base64 with padding ({e})"
+            ))
+        })?;
+
+    let mut signed_bytes = Vec::with_capacity(body.len());
+    signed_bytes.extend_from_slice(&body[..start]);
+    signed_bytes.extend_from_slice(rest);
+    Ok(SignedParts {
+        signed_bytes,
+        algorithm,
+        signature,
+    })
+}
+
+/// Parses signed bytes whose signature has already been verified, leaving
+/// each archive's entry list unparsed until [`ArchiveRecord::entries`] is
+/// called. Everything else is parsed as strictly as by [`parse_manifest`],
+/// except that the byte-for-byte canonical check is left to the signature:
+/// these bytes are exactly what the trusted key signed.
+pub fn parse_verified_deferring_entries(signed_bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    let defer = |path: &[String]| path.len() == 3 && path[0] == "archives" && path[2] == "entries";
+    let (value, deferred) = json::parse_deferring(signed_bytes, json::DEFAULT_MAX_DEPTH, &defer)?;
+    let mut raw = BTreeMap::new();
+    for item in deferred {
+        let bytes: Arc<[u8]> = Arc::from(&signed_bytes[item.range]);
+        raw.insert(item.path[1].clone(), bytes);
+    }
+    manifest_from_value(&value, &raw)
 }
 
 /// Parses a `{"algorithm": ..., "value": base64}` signature object.
@@ -282,7 +450,10 @@ pub(crate) fn parse_signature(value: &Value, path: &str) -> Result<(String, Vec<
     Ok((algorithm, signature))
 }
 
-fn manifest_from_value(value: &Value) -> Result<Manifest, ManifestError> {
+fn manifest_from_value(
+    value: &Value,
+    deferred: &BTreeMap<String, Arc<[u8]>>,
+) -> Result<Manifest, ManifestError> {
     let mut fields = Fields::new(value, "")?;
 
     let schema = fields.u64("schema_version")?;
@@ -323,7 +494,10 @@ fn manifest_from_value(value: &Value) -> Result<Manifest, ManifestError> {
             }
             .into());
         }
-        archives.insert(path.clone(), parse_archive(archive_value, &field_path)?);
+        archives.insert(
+            path.clone(),
+            parse_archive(archive_value, &field_path, deferred.get(path).cloned())?,
+        );
     }
 
     fields.finish()?;
@@ -373,27 +547,70 @@ fn parse_files(object: &Object) -> Result<BTreeMap<String, FileRecord>, Manifest
     Ok(files)
 }
 
-fn parse_archive(value: &Value, field_path: &str) -> Result<ArchiveRecord, ManifestError> {
+fn parse_archive(
+    value: &Value,
+    field_path: &str,
+    deferred_entries: Option<Arc<[u8]>>,
+) -> Result<ArchiveRecord, ManifestError> {
     let mut fields = Fields::new(value, field_path)?;
     let header_value = fields.required("header_sha256")?;
     let header_sha256 = hex_field(&fields, "header_sha256", header_value)?;
     let header_size = fields.u64("header_size")?;
-    let entries_object = fields.object("entries")?;
-    let mut entries = BTreeMap::new();
-    for (entry_path, entry_value) in entries_object {
-        let entry_field = format!("{field_path}.entries[{}]", quoted(entry_path));
-        check_relative_path(entry_path).map_err(|reason| FieldError {
-            path: entry_field.clone(),
-            reason,
-        })?;
-        entries.insert(entry_path.clone(), parse_entry(entry_value, &entry_field)?);
-    }
+    let entries = match deferred_entries {
+        Some(bytes) => {
+            fields.required("entries")?;
+            ArchiveEntries::Deferred {
+                bytes,
+                field_path: format!("{field_path}.entries"),
+                parsed: Arc::new(OnceLock::new()),
+            }
+        }
+        None => {
+            ArchiveEntries::Parsed(parse_entries_object(fields.object("entries")?, field_path)?)
+        }
+    };
     fields.finish()?;
     Ok(ArchiveRecord {
         header_sha256,
         header_size,
         entries,
     })
+}
+
+fn parse_entries_object(object: &Object, field_path: &str) -> Result<EntryMap, FieldError> {
+    let mut entries = BTreeMap::new();
+    for (entry_path, entry_value) in object {
+        let entry_field = format!("{field_path}.entries[{}]", quoted(entry_path));
+        check_relative_path(entry_path).map_err(|reason| FieldError {
+            path: entry_field.clone(),
+            reason,
+        })?;
+        let record = parse_entry(entry_value, &entry_field).map_err(|error| match error {
+            ManifestError::Field(field) => field,
+            other => FieldError {
+                path: entry_field.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+        entries.insert(entry_path.clone(), record);
+    }
+    Ok(entries)
+}
+
+/// Parses the bytes of a deferred `entries` object as strictly as the rest of the manifest.
+fn parse_entries_json(bytes: &[u8], field_path: &str) -> Result<EntryMap, FieldError> {
+    let value = json::parse(bytes).map_err(|error| FieldError {
+        path: field_path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    let archive_path = field_path.strip_suffix(".entries").unwrap_or(field_path);
+    match &value {
+        Value::Object(object) => parse_entries_object(object, archive_path),
+        other => Err(FieldError {
+            path: field_path.to_owned(),
+            reason: format!("expected an object, found {}", other.type_name()),
+        }),
+    }
 }
 
 fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, ManifestError> {
@@ -408,15 +625,12 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
                 None if expected_blocks == 1 => vec![sha256],
                 None => {
                     return Err(fields
-                        .error("blocks", "required for files larger than one 4 MiB block")
+                        .error("blocks", "required for files of 4 MiB or more")
                         .into());
                 }
                 Some(_) if expected_blocks == 1 => {
                     return Err(fields
-                        .error(
-                            "blocks",
-                            "must be absent for files of at most one 4 MiB block",
-                        )
+                        .error("blocks", "must be absent for files smaller than 4 MiB")
                         .into());
                 }
                 Some(Value::Array(items)) => {
@@ -478,12 +692,11 @@ fn parse_entry(value: &Value, field_path: &str) -> Result<ArchiveEntryRecord, Ma
     Ok(record)
 }
 
-/// Size of an integrity block: 4 MiB, as Electron uses.
-pub const BLOCK_SIZE: u64 = 4 * 1024 * 1024;
-
-/// Number of 4 MiB blocks in a file of `size` bytes; an empty file has one.
+/// Number of block hashes the manifest records for a file of `size` bytes:
+/// the rule of `@electron/asar`'s integrity blocks, so an empty file has one
+/// block and a file of exactly 4 MiB has two (the second over no bytes).
 pub fn block_count(size: u64) -> u64 {
-    size.div_ceil(BLOCK_SIZE).max(1)
+    crate::asar::block_count(size, crate::asar::BLOCK_SIZE)
 }
 
 fn digest_value(digest: &Sha256Digest) -> Value {
@@ -491,7 +704,7 @@ fn digest_value(digest: &Sha256Digest) -> Value {
 }
 
 impl Manifest {
-    /// The manifest as a JSON value, without a signature.
+    /// Returns the manifest as a JSON value, without a signature.
     pub fn to_value(&self) -> Value {
         let mut files = Object::new();
         for (path, record) in &self.files {
@@ -504,11 +717,19 @@ impl Manifest {
         let mut archives = Object::new();
         for (path, archive) in &self.archives {
             let mut entries = Object::new();
-            for (entry_path, record) in &archive.entries {
-                entries.insert(entry_path.clone(), entry_value(record));
-            }
+            // A deferred list that does not parse is written as null, so the
+            // encoding cannot verify under any signature.
+            let entries_value = match archive.entries() {
+                Ok(records) => {
+                    for (entry_path, record) in records {
+                        entries.insert(entry_path.clone(), entry_value(record));
+                    }
+                    Value::Object(entries)
+                }
+                Err(_) => Value::Null,
+            };
             let mut object = Object::new();
-            object.insert("entries".to_owned(), Value::Object(entries));
+            object.insert("entries".to_owned(), entries_value);
             object.insert(
                 "header_sha256".to_owned(),
                 digest_value(&archive.header_sha256),
@@ -542,12 +763,12 @@ impl Manifest {
         Value::Object(top)
     }
 
-    /// The canonical bytes a signature covers.
+    /// Returns the canonical bytes a signature covers.
     pub fn signed_bytes(&self) -> Vec<u8> {
         json::to_canonical(&self.to_value())
     }
 
-    /// The complete file: canonical JSON with the signature, and a final line feed.
+    /// Encodes the complete file: canonical JSON with the signature, and a final line feed.
     pub fn encode_signed(&self, signature: &[u8]) -> Vec<u8> {
         let mut value = self.to_value();
         if let Value::Object(object) = &mut value {
@@ -558,12 +779,15 @@ impl Manifest {
         out
     }
 
-    /// Paths of every file the manifest covers inside archives, for checks
-    /// that an unpacked entry is also listed as a bundle file.
+    /// Bundle paths of the unpacked entries of every archive whose entries are
+    /// already parsed, for checks that each is also listed as a bundle file.
     pub fn unpacked_paths(&self) -> BTreeSet<String> {
         let mut paths = BTreeSet::new();
         for (archive_path, archive) in &self.archives {
-            for (entry_path, record) in &archive.entries {
+            let ArchiveEntries::Parsed(records) = &archive.entries else {
+                continue;
+            };
+            for (entry_path, record) in records {
                 if let ArchiveEntryRecord::File { unpacked: true, .. } = record {
                     paths.insert(format!("{archive_path}.unpacked/{entry_path}"));
                 }

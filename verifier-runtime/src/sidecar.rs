@@ -27,7 +27,7 @@ pub enum SidecarError {
     /// The sidecar is malformed.
     #[error("invalid sidecar: {reason}; re-sign the module with midcore-sign")]
     Invalid {
-        /// What is wrong.
+        /// Reason the sidecar is invalid.
         reason: String,
     },
     /// The sidecar names an algorithm other than the one the verifier accepts.
@@ -155,7 +155,7 @@ pub fn verify_module(
     verify_module_digest(&sha256(module), sidecar, trusted)
 }
 
-/// Like [`verify_module`], given the SHA-256 of the module bytes.
+/// Checks a sidecar like [`verify_module`], given the SHA-256 of the module bytes.
 pub fn verify_module_digest(
     digest: &Sha256Digest,
     sidecar: &[u8],

@@ -7,16 +7,18 @@ use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequest
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientMethodOptions, ClientOptions, RetryOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, AzureCliCredentialOptions, AzurePipelinesCredential, AzurePipelinesCredentialOptions,
-    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    AzureCliCredential, AzureCliCredentialOptions, AzurePipelinesCredential,
+    AzurePipelinesCredentialOptions, ClientAssertion, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
     WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 /// The `--auth` values, in the order the help lists them.
-pub const AUTH_MODES: &str = "client-secret, github-oidc, azure-pipelines, workload-identity, managed-identity, azure-cli";
+pub const AUTH_MODES: &str =
+    "client-secret, github-oidc, azure-pipelines, workload-identity, managed-identity, azure-cli";
 
-/// How the signer obtains Entra ID tokens. There is deliberately no default chain.
+/// Source of Entra ID tokens, chosen with `--auth`. There is deliberately no default chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`.
@@ -43,11 +45,13 @@ impl AuthMode {
             "workload-identity" => Ok(Self::WorkloadIdentity),
             "managed-identity" => Ok(Self::ManagedIdentity),
             "azure-cli" => Ok(Self::AzureCli),
-            other => Err(format!("unknown --auth mode {other:?}; use one of: {AUTH_MODES}")),
+            other => Err(format!(
+                "unknown --auth mode {other:?}; use one of: {AUTH_MODES}"
+            )),
         }
     }
 
-    /// The `--auth` spelling.
+    /// Returns the `--auth` spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecret => "client-secret",
@@ -63,9 +67,24 @@ impl AuthMode {
     pub fn required_variables(self) -> &'static [&'static str] {
         match self {
             Self::ClientSecret => &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"],
-            Self::GithubOidc => &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"],
-            Self::AzurePipelines => &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_SERVICE_CONNECTION_ID", "SYSTEM_ACCESSTOKEN", "SYSTEM_OIDCREQUESTURI"],
-            Self::WorkloadIdentity => &["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"],
+            Self::GithubOidc => &[
+                "AZURE_TENANT_ID",
+                "AZURE_CLIENT_ID",
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            ],
+            Self::AzurePipelines => &[
+                "AZURE_TENANT_ID",
+                "AZURE_CLIENT_ID",
+                "AZURE_SERVICE_CONNECTION_ID",
+                "SYSTEM_ACCESSTOKEN",
+                "SYSTEM_OIDCREQUESTURI",
+            ],
+            Self::WorkloadIdentity => &[
+                "AZURE_TENANT_ID",
+                "AZURE_CLIENT_ID",
+                "AZURE_FEDERATED_TOKEN_FILE",
+            ],
             Self::ManagedIdentity => &["IDENTITY_ENDPOINT", "IDENTITY_HEADER"],
             Self::AzureCli => &[],
         }
@@ -73,12 +92,19 @@ impl AuthMode {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 /// Reports every missing variable of `mode` at once, by name.
 pub fn check_environment(mode: AuthMode) -> Result<(), String> {
-    let missing: Vec<&str> = mode.required_variables().iter().copied().filter(|name| env(name).is_none()).collect();
+    let missing: Vec<&str> = mode
+        .required_variables()
+        .iter()
+        .copied()
+        .filter(|name| env(name).is_none())
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -89,14 +115,22 @@ pub fn check_environment(mode: AuthMode) -> Result<(), String> {
         AuthMode::AzurePipelines if missing.contains(&"SYSTEM_ACCESSTOKEN") => {
             " (map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`)"
         }
-        AuthMode::ManagedIdentity => " (only App Service, Functions and Container Apps managed identity is supported; the instance metadata endpoint is never used)",
+        AuthMode::ManagedIdentity => {
+            " (only App Service, Functions and Container Apps managed identity is supported; the instance metadata endpoint is never used)"
+        }
         _ => "",
     };
-    Err(format!("--auth {} needs {} to be set{hint}", mode.as_str(), missing.join(", ")))
+    Err(format!(
+        "--auth {} needs {} to be set{hint}",
+        mode.as_str(),
+        missing.join(", ")
+    ))
 }
 
 fn required(name: &str) -> azure_core::Result<String> {
-    env(name).ok_or_else(|| azure_core::Error::with_message(ErrorKind::Credential, format!("{name} is not set")))
+    env(name).ok_or_else(|| {
+        azure_core::Error::with_message(ErrorKind::Credential, format!("{name} is not set"))
+    })
 }
 
 /// Client options for every credential: our transport, and no SDK retries,
@@ -109,15 +143,33 @@ pub fn client_options(http: &reqwest::Client) -> ClientOptions {
     }
 }
 
+/// Reads a required secret variable and asks the CI platform to mask its value in logs.
+fn required_secret(name: &str) -> azure_core::Result<String> {
+    let value = required(name)?;
+    mask(&value);
+    Ok(value)
+}
+
+/// Asks the CI platform (GitHub Actions or Azure Pipelines) to mask `secret`
+/// in every later log line; does nothing outside CI.
+fn mask(secret: &str) {
+    midcore_verifier::ci::CiReporter::from_env().mask(secret);
+}
+
 /// Builds a new credential for `mode`, with an empty token cache.
-pub fn build(mode: AuthMode, http: &reqwest::Client) -> azure_core::Result<Arc<dyn TokenCredential>> {
+pub fn build(
+    mode: AuthMode,
+    http: &reqwest::Client,
+) -> azure_core::Result<Arc<dyn TokenCredential>> {
     let options = client_options(http);
     let credential: Arc<dyn TokenCredential> = match mode {
         AuthMode::ClientSecret => ClientSecretCredential::new(
             &required("AZURE_TENANT_ID")?,
             required("AZURE_CLIENT_ID")?,
-            Secret::new(required("AZURE_CLIENT_SECRET")?),
-            Some(ClientSecretCredentialOptions { client_options: options }),
+            Secret::new(required_secret("AZURE_CLIENT_SECRET")?),
+            Some(ClientSecretCredentialOptions {
+                client_options: options,
+            }),
         )?,
         AuthMode::GithubOidc => {
             let assertion = GithubOidcAssertion::from_env(http.clone())?;
@@ -125,25 +177,32 @@ pub fn build(mode: AuthMode, http: &reqwest::Client) -> azure_core::Result<Arc<d
                 required("AZURE_TENANT_ID")?,
                 required("AZURE_CLIENT_ID")?,
                 assertion,
-                Some(ClientAssertionCredentialOptions { client_options: options }),
+                Some(ClientAssertionCredentialOptions {
+                    client_options: options,
+                }),
             )?
         }
         AuthMode::AzurePipelines => AzurePipelinesCredential::new(
             required("AZURE_TENANT_ID")?,
             required("AZURE_CLIENT_ID")?,
             &required("AZURE_SERVICE_CONNECTION_ID")?,
-            Secret::new(required("SYSTEM_ACCESSTOKEN")?),
+            Secret::new(required_secret("SYSTEM_ACCESSTOKEN")?),
             Some(AzurePipelinesCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions { client_options: options },
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: options,
+                },
             }),
         )?,
-        AuthMode::WorkloadIdentity => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-            credential_options: ClientAssertionCredentialOptions { client_options: options },
-            client_id: Some(required("AZURE_CLIENT_ID")?),
-            tenant_id: Some(required("AZURE_TENANT_ID")?),
-            token_file_path: Some(required("AZURE_FEDERATED_TOKEN_FILE")?.into()),
-            ..WorkloadIdentityCredentialOptions::default()
-        }))?,
+        AuthMode::WorkloadIdentity => {
+            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: options,
+                },
+                client_id: Some(required("AZURE_CLIENT_ID")?),
+                tenant_id: Some(required("AZURE_TENANT_ID")?),
+                token_file_path: Some(required("AZURE_FEDERATED_TOKEN_FILE")?.into()),
+            }))?
+        }
         AuthMode::ManagedIdentity => {
             // ManagedIdentityCredential picks App Service when both variables are set and
             // IMDS otherwise; checking them here is what keeps IMDS out of reach.
@@ -152,7 +211,6 @@ pub fn build(mode: AuthMode, http: &reqwest::Client) -> azure_core::Result<Arc<d
             ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: env("AZURE_CLIENT_ID").map(UserAssignedId::ClientId),
                 client_options: options,
-                ..ManagedIdentityCredentialOptions::default()
             }))?
         }
         AuthMode::AzureCli => AzureCliCredential::new(Some(AzureCliCredentialOptions {
@@ -173,7 +231,9 @@ pub struct GithubOidcAssertion {
 
 impl std::fmt::Debug for GithubOidcAssertion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GithubOidcAssertion").field("host", &self.url.host_str()).finish_non_exhaustive()
+        f.debug_struct("GithubOidcAssertion")
+            .field("host", &self.url.host_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,13 +241,24 @@ impl GithubOidcAssertion {
     fn from_env(http: reqwest::Client) -> azure_core::Result<Self> {
         let raw = required("ACTIONS_ID_TOKEN_REQUEST_URL")?;
         let mut url = url::Url::parse(&raw).map_err(|err| {
-            azure_core::Error::with_message(ErrorKind::Credential, format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a valid URL: {err}"))
+            azure_core::Error::with_message(
+                ErrorKind::Credential,
+                format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a valid URL: {err}"),
+            )
         })?;
         if url.scheme() != "https" {
-            return Err(azure_core::Error::with_message(ErrorKind::Credential, "ACTIONS_ID_TOKEN_REQUEST_URL must use https"));
+            return Err(azure_core::Error::with_message(
+                ErrorKind::Credential,
+                "ACTIONS_ID_TOKEN_REQUEST_URL must use https",
+            ));
         }
-        url.query_pairs_mut().append_pair("audience", "api://AzureADTokenExchange");
-        Ok(Self { http, url, request_token: Secret::new(required("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?) })
+        url.query_pairs_mut()
+            .append_pair("audience", "api://AzureADTokenExchange");
+        Ok(Self {
+            http,
+            url,
+            request_token: Secret::new(required_secret("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?),
+        })
     }
 }
 
@@ -198,8 +269,12 @@ struct GithubTokenResponse {
 
 #[async_trait::async_trait]
 impl ClientAssertion for GithubOidcAssertion {
-    async fn secret(&self, _options: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
-        let failed = |message: String| azure_core::Error::with_message(ErrorKind::Credential, message);
+    async fn secret(
+        &self,
+        _options: Option<ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
+        let failed =
+            |message: String| azure_core::Error::with_message(ErrorKind::Credential, message);
         let response = self
             .http
             .get(self.url.clone())
@@ -207,18 +282,31 @@ impl ClientAssertion for GithubOidcAssertion {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|err| failed(format!("requesting the GitHub OIDC token from {} failed: {err}", self.url.host_str().unwrap_or_default())))?;
+            .map_err(|err| {
+                failed(format!(
+                    "requesting the GitHub OIDC token from {} failed: {err}",
+                    self.url.host_str().unwrap_or_default()
+                ))
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!(
                 "the GitHub OIDC token endpoint answered {status}; check `permissions: id-token: write` and that ACTIONS_ID_TOKEN_REQUEST_TOKEN is current"
             )));
         }
-        let bytes = response.bytes().await.map_err(|err| failed(format!("reading the GitHub OIDC token response failed: {err}")))?;
-        let body: GithubTokenResponse = serde_json::from_slice(&bytes).map_err(|err| failed(format!("the GitHub OIDC token response is invalid: {err}")))?;
+        let bytes = response.bytes().await.map_err(|err| {
+            failed(format!(
+                "reading the GitHub OIDC token response failed: {err}"
+            ))
+        })?;
+        let body: GithubTokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|err| failed(format!("the GitHub OIDC token response is invalid: {err}")))?;
         if body.value.is_empty() {
-            return Err(failed("the GitHub OIDC token response holds an empty token".to_owned()));
+            return Err(failed(
+                "the GitHub OIDC token response holds an empty token".to_owned(),
+            ));
         }
+        mask(&body.value);
         tracing::debug!("fetched a fresh GitHub OIDC assertion");
         Ok(body.value)
     }
@@ -235,7 +323,10 @@ pub struct RenewableCredential {
 
 impl std::fmt::Debug for RenewableCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenewableCredential").field("mode", &self.mode).field("generation", &self.generation()).finish_non_exhaustive()
+        f.debug_struct("RenewableCredential")
+            .field("mode", &self.mode)
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,7 +334,11 @@ impl RenewableCredential {
     /// Builds the first credential of `mode`.
     pub fn new(mode: AuthMode, http: reqwest::Client) -> azure_core::Result<Self> {
         let first = build(mode, &http)?;
-        Ok(Self { mode, http, current: RwLock::new((0, first)) })
+        Ok(Self {
+            mode,
+            http,
+            current: RwLock::new((0, first)),
+        })
     }
 
     /// Number of renewals so far; pass it to [`RenewableCredential::renew`].
@@ -253,25 +348,39 @@ impl RenewableCredential {
 
     /// Replaces the credential unless another task already did since `seen`.
     pub fn renew(&self, seen: u64) -> azure_core::Result<()> {
-        let mut current = self.current.write().map_err(|_| azure_core::Error::with_message(ErrorKind::Other, "credential lock poisoned"))?;
+        let mut current = self.current.write().map_err(|_| {
+            azure_core::Error::with_message(ErrorKind::Other, "credential lock poisoned")
+        })?;
         if current.0 != seen {
             return Ok(());
         }
         let fresh = build(self.mode, &self.http)?;
         *current = (seen + 1, fresh);
-        tracing::debug!(mode = self.mode.as_str(), generation = seen + 1, "renewed the credential after a 401");
+        tracing::debug!(
+            mode = self.mode.as_str(),
+            generation = seen + 1,
+            "renewed the credential after a 401"
+        );
         Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl TokenCredential for RenewableCredential {
-    async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         let credential = {
-            let current = self.current.read().map_err(|_| azure_core::Error::with_message(ErrorKind::Other, "credential lock poisoned"))?;
+            let current = self.current.read().map_err(|_| {
+                azure_core::Error::with_message(ErrorKind::Other, "credential lock poisoned")
+            })?;
             Arc::clone(&current.1)
         };
-        credential.get_token(scopes, options).await
+        let token = credential.get_token(scopes, options).await?;
+        mask(token.token.secret());
+        Ok(token)
     }
 }
 

@@ -6,7 +6,7 @@
 //! name the recorded `kid` and verify locally before it is handed back.
 //!
 //! The backend owns retries (the SDK's are switched off): exponential backoff
-//! with jitter on 429, 503 and other transient answers, honouring
+//! with jitter on 429, 503 and other transient responses, honouring
 //! `Retry-After`; one credential renewal and one retry on a 401; no retry on
 //! 400, 403 or 404. Everything runs under an overall deadline.
 
@@ -17,7 +17,7 @@ mod settings;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,8 @@ use crate::keyref::{KeyInfo, OpenError};
 pub use credential::{AUTH_MODES, AuthMode};
 pub use reference::{KeyReference, ReferenceError, split_kid};
 pub use settings::{
-    BACKOFF_BASE_VAR, CA_FILE_VAR, CONCURRENCY_VAR, DEADLINE_VAR, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE,
-    OPS_PER_10S_VAR, RESOLVE_VAR, Settings,
+    BACKOFF_BASE_VAR, CA_FILE_VAR, CONCURRENCY_VAR, DEADLINE_VAR, DEFAULT_CONCURRENCY,
+    DEFAULT_DEADLINE, OPS_PER_10S_VAR, RESOLVE_VAR, Settings,
 };
 
 use credential::RenewableCredential;
@@ -57,7 +57,7 @@ pub fn info(reference: &str, auth: Option<&str>) -> Result<KeyInfo, OpenError> {
     Ok(backend.key_info(reference))
 }
 
-/// Which Key Vault operation failed, for messages that name the missing permission.
+/// Key Vault operation, named in error messages together with its permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
     Get,
@@ -74,8 +74,12 @@ impl Operation {
 
     fn permission(self) -> &'static str {
         match self {
-            Self::Get => "the keys/get permission (RBAC data action Microsoft.KeyVault/vaults/keys/read)",
-            Self::Sign => "the keys/sign permission (RBAC data action Microsoft.KeyVault/vaults/keys/sign/action)",
+            Self::Get => {
+                "the keys/get permission (RBAC data action Microsoft.KeyVault/vaults/keys/read)"
+            }
+            Self::Sign => {
+                "the keys/sign permission (RBAC data action Microsoft.KeyVault/vaults/keys/sign/action)"
+            }
         }
     }
 }
@@ -92,26 +96,43 @@ struct KeyFacts {
 /// stays inside the vault's documented limits instead of provoking 429s.
 #[derive(Debug)]
 struct OpsWindow {
-    budget: usize,
+    /// Operations allowed per window; set once the key's type and size are known.
+    budget: AtomicUsize,
     started: Mutex<VecDeque<Instant>>,
 }
 
 impl OpsWindow {
-    async fn acquire(&self) {
+    /// Waits until an operation may start; `Err` when that would be at or after `deadline`.
+    async fn acquire(&self, deadline: Instant) -> Result<(), Duration> {
         loop {
             let wait = {
-                let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut started = self
+                    .started
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = Instant::now();
-                while started.front().is_some_and(|time| now.duration_since(*time) >= LIMIT_WINDOW) {
+                while started
+                    .front()
+                    .is_some_and(|time| now.duration_since(*time) >= LIMIT_WINDOW)
+                {
                     started.pop_front();
                 }
-                if started.len() < self.budget {
+                if started.len() < self.budget.load(Ordering::Relaxed) {
                     started.push_back(now);
-                    return;
+                    return Ok(());
                 }
-                started.front().map_or(LIMIT_WINDOW, |oldest| LIMIT_WINDOW.saturating_sub(now.duration_since(*oldest)))
+                started.front().map_or(LIMIT_WINDOW, |oldest| {
+                    LIMIT_WINDOW.saturating_sub(now.duration_since(*oldest))
+                })
             };
-            tracing::debug!(wait_ms = wait.as_millis(), budget = self.budget, "waiting for the Key Vault operation budget");
+            if Instant::now() + wait >= deadline {
+                return Err(wait);
+            }
+            tracing::debug!(
+                wait_ms = wait.as_millis(),
+                budget = self.budget.load(Ordering::Relaxed),
+                "waiting for the Key Vault operation budget"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -127,7 +148,7 @@ fn documented_limit(hsm: bool, bits: u32) -> u32 {
     }
 }
 
-/// What every request of the run shares.
+/// State shared by every request of the run.
 struct Shared {
     client: KeyClient,
     credential: Arc<RenewableCredential>,
@@ -146,7 +167,13 @@ impl Shared {
         }
     }
 
-    fn fatal_message(&self, operation: Operation, status: Option<u16>, code: Option<&str>, message: &str) -> String {
+    fn fatal_message(
+        &self,
+        operation: Operation,
+        status: Option<u16>,
+        code: Option<&str>,
+        message: &str,
+    ) -> String {
         let vault = &self.reference.host;
         let key = self.key_label();
         let op = operation.name();
@@ -159,14 +186,23 @@ impl Shared {
             Some(404) => format!(
                 "key {key} was not found in Key Vault {vault} (404 {code}): check the key name and version in --key and that the key is not deleted. Key Vault said: {message}"
             ),
-            Some(400) => format!("Key Vault {vault} rejected {op} on key {key} as invalid (400 {code}): {message}"),
-            Some(other) => format!("Key Vault {vault} answered {other} ({code}) to {op} on key {key}: {message}"),
+            Some(400) => format!(
+                "Key Vault {vault} rejected {op} on key {key} as invalid (400 {code}): {message}"
+            ),
+            Some(other) => format!(
+                "Key Vault {vault} answered {other} ({code}) to {op} on key {key}: {message}"
+            ),
             None => format!("{op} on key {key} in Key Vault {vault} failed: {message}"),
         }
     }
 
     /// Runs one Key Vault operation with the backend's retry rules under the deadline.
-    async fn call<T, F, Fut>(&self, operation: Operation, limited: bool, mut attempt_once: F) -> Result<T, String>
+    async fn call<T, F, Fut>(
+        &self,
+        operation: Operation,
+        limited: bool,
+        mut attempt_once: F,
+    ) -> Result<T, String>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = azure_core::Result<T>>,
@@ -179,8 +215,13 @@ impl Shared {
         let mut renewed = false;
         loop {
             attempts += 1;
-            if limited {
-                self.window.acquire().await;
+            if limited && let Err(wait) = self.window.acquire(self.deadline).await {
+                let when = format!(
+                    "while waiting {} ms for the budget of {} operations per 10 s ({OPS_PER_10S_VAR})",
+                    wait.as_millis(),
+                    self.window.budget.load(Ordering::Relaxed)
+                );
+                return Err(self.deadline_message(operation, &when));
             }
             let generation = self.credential.generation();
             let remaining = self.deadline.saturating_duration_since(Instant::now());
@@ -188,12 +229,18 @@ impl Shared {
                 return Err(self.deadline_message(operation, "before the request could be sent"));
             }
             let failure = match tokio::time::timeout(remaining, attempt_once()).await {
-                Err(_) => return Err(self.deadline_message(operation, "while waiting for Key Vault")),
+                Err(_) => {
+                    return Err(self.deadline_message(operation, "while waiting for Key Vault"));
+                }
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(error)) => retry::classify(&error),
             };
             let (delay, reason) = match failure {
-                Failure::Fatal { status, code, message } => return Err(self.fatal_message(operation, status, code.as_deref(), &message)),
+                Failure::Fatal {
+                    status,
+                    code,
+                    message,
+                } => return Err(self.fatal_message(operation, status, code.as_deref(), &message)),
                 Failure::Unauthorized(detail) => {
                     if renewed {
                         return Err(format!(
@@ -202,7 +249,9 @@ impl Shared {
                     }
                     renewed = true;
                     tracing::warn!(%vault, %key, operation = op, "401 from Key Vault; requesting a fresh token and retrying once");
-                    self.credential.renew(generation).map_err(|err| self.fatal_message(operation, None, None, &retry::error_chain(&err)))?;
+                    self.credential.renew(generation).map_err(|err| {
+                        self.fatal_message(operation, None, None, &retry::error_chain(&err))
+                    })?;
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -213,17 +262,32 @@ impl Shared {
                             "cannot reach Key Vault {vault} for {op} on key {key} after {connection_failures} attempts: {message} (check the vault host, the network and, for a test vault, {CA_FILE_VAR} and {RESOLVE_VAR})"
                         ));
                     }
-                    (retry::backoff(self.settings.backoff_base, connection_failures, None), message)
+                    (
+                        retry::backoff(self.settings.backoff_base, connection_failures, None),
+                        message,
+                    )
                 }
-                Failure::Transient { status, retry_after, detail } => {
+                Failure::Transient {
+                    status,
+                    retry_after,
+                    detail,
+                } => {
                     if attempts >= retry::MAX_ATTEMPTS {
-                        return Err(format!("Key Vault {vault} kept answering {status} to {op} on key {key} after {attempts} attempts: {detail}"));
+                        return Err(format!(
+                            "Key Vault {vault} kept answering {status} to {op} on key {key} after {attempts} attempts: {detail}"
+                        ));
                     }
-                    (retry::backoff(self.settings.backoff_base, attempts, retry_after), format!("{status} {detail}"))
+                    (
+                        retry::backoff(self.settings.backoff_base, attempts, retry_after),
+                        format!("{status} {detail}"),
+                    )
                 }
             };
             if Instant::now() + delay >= self.deadline {
-                return Err(self.deadline_message(operation, &format!("the next retry after {reason} would start past it")));
+                return Err(self.deadline_message(
+                    operation,
+                    &format!("the next retry after {reason} would start past it"),
+                ));
             }
             tracing::warn!(%vault, %key, operation = op, attempt = attempts, delay_ms = delay.as_millis(), %reason, "retrying Key Vault request");
             self.retries.fetch_add(1, Ordering::Relaxed);
@@ -253,7 +317,10 @@ pub struct KeyVaultBackend {
 
 impl std::fmt::Debug for KeyVaultBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyVaultBackend").field("kid", &self.kid).field("key_id", &self.public_key.key_id().to_string()).finish_non_exhaustive()
+        f.debug_struct("KeyVaultBackend")
+            .field("kid", &self.kid)
+            .field("key_id", &self.public_key.key_id().to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -261,7 +328,8 @@ impl KeyVaultBackend {
     /// Opens the key: checks `--auth` and its variables, builds one client, resolves the version.
     pub fn open(reference_text: &str, auth: Option<&str>) -> Result<Self, OpenError> {
         // 1. Reference, credential mode and settings; all checked before any request.
-        let reference = KeyReference::parse(reference_text).map_err(|err| OpenError::Cloud(err.to_string()))?;
+        let reference =
+            KeyReference::parse(reference_text).map_err(|err| OpenError::Cloud(err.to_string()))?;
         let Some(auth) = auth else {
             return Err(OpenError::Cloud(format!(
                 "{reference_text} needs --auth MODE to choose the credential explicitly; modes: {AUTH_MODES}"
@@ -279,60 +347,91 @@ impl KeyVaultBackend {
             .enable_all()
             .thread_name("midcore-keyvault")
             .build()
-            .map_err(|err| OpenError::Cloud(format!("starting the Key Vault runtime failed: {err}")))?;
+            .map_err(|err| {
+                OpenError::Cloud(format!("starting the Key Vault runtime failed: {err}"))
+            })?;
         let credential = {
             let _guard = runtime.enter();
-            RenewableCredential::new(mode, http.clone())
-                .map_err(|err| OpenError::Cloud(format!("--auth {auth}: {}", retry::error_chain(&err))))?
+            RenewableCredential::new(mode, http.clone()).map_err(|err| {
+                OpenError::Cloud(format!("--auth {auth}: {}", retry::error_chain(&err)))
+            })?
         };
         let credential = Arc::new(credential);
         let options = KeyClientOptions {
             client_options: credential::client_options(&http),
             ..KeyClientOptions::default()
         };
-        let client = KeyClient::new(&reference.vault_url(), Arc::clone(&credential) as Arc<dyn azure_core::credentials::TokenCredential>, Some(options))
-            .map_err(|err| OpenError::Cloud(format!("creating the Key Vault client for {} failed: {err}", reference.vault_url())))?;
+        let client = KeyClient::new(
+            &reference.vault_url(),
+            Arc::clone(&credential) as Arc<dyn azure_core::credentials::TokenCredential>,
+            Some(options),
+        )
+        .map_err(|err| {
+            OpenError::Cloud(format!(
+                "creating the Key Vault client for {} failed: {err}",
+                reference.vault_url()
+            ))
+        })?;
         let shared = Arc::new(Shared {
             client,
             credential,
             reference: reference.clone(),
             settings,
             deadline,
-            window: OpsWindow { budget: usize::MAX, started: Mutex::new(VecDeque::new()) },
+            window: OpsWindow {
+                budget: AtomicUsize::new(usize::MAX),
+                started: Mutex::new(VecDeque::new()),
+            },
             retries: AtomicU64::new(0),
         });
 
         // 3. Resolve the version once and read the public key.
-        let key: Key = runtime.block_on(async {
-            let name = shared.reference.name.clone();
-            let version = shared.reference.version.clone();
-            let response = shared
-                .call(Operation::Get, false, || {
-                    let options = KeyClientGetKeyOptions { key_version: version.clone(), ..KeyClientGetKeyOptions::default() };
-                    let client = &shared.client;
-                    let name = name.clone();
-                    async move { client.get_key(&name, Some(options)).await }
+        let key: Key = runtime
+            .block_on(async {
+                let name = shared.reference.name.clone();
+                let version = shared.reference.version.clone();
+                let response = shared
+                    .call(Operation::Get, false, || {
+                        let options = KeyClientGetKeyOptions {
+                            key_version: version.clone(),
+                            ..KeyClientGetKeyOptions::default()
+                        };
+                        let client = &shared.client;
+                        let name = name.clone();
+                        async move { client.get_key(&name, Some(options)).await }
+                    })
+                    .await?;
+                response.into_model().map_err(|err| {
+                    format!(
+                        "the key bundle from Key Vault {} is invalid: {err}",
+                        shared.reference.host
+                    )
                 })
-                .await?;
-            response.into_model().map_err(|err| format!("the key bundle from Key Vault {} is invalid: {err}", shared.reference.host))
-        })
-        .map_err(OpenError::Cloud)?;
-        let (kid, public_key, facts, hsm) = check_key(&reference, &key).map_err(OpenError::Cloud)?;
+            })
+            .map_err(OpenError::Cloud)?;
+        let (kid, public_key, facts, hsm) =
+            check_key(&reference, &key).map_err(OpenError::Cloud)?;
 
         // 4. The operation budget: the explicit setting, else 80% of the documented limit.
-        let budget = shared.settings.ops_per_10s.unwrap_or_else(|| documented_limit(hsm, public_key.bits()) * 4 / 5);
-        let shared = match Arc::try_unwrap(shared) {
-            Ok(mut owned) => {
-                owned.window.budget = usize::try_from(budget).unwrap_or(usize::MAX);
-                Arc::new(owned)
-            }
-            Err(_) => return Err(OpenError::Cloud("internal error: the Key Vault client is still in use".to_owned())),
-        };
+        let budget = shared
+            .settings
+            .ops_per_10s
+            .unwrap_or_else(|| documented_limit(hsm, public_key.bits()) * 4 / 5);
+        shared.window.budget.store(
+            usize::try_from(budget).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
         tracing::debug!(%kid, key_id = %public_key.key_id(), budget, concurrency = shared.settings.concurrency, "opened Key Vault key");
-        Ok(Self { runtime, shared, kid, public_key, facts })
+        Ok(Self {
+            runtime,
+            shared,
+            kid,
+            public_key,
+            facts,
+        })
     }
 
-    /// The versioned key id this run signs with.
+    /// Returns the versioned key id this run signs with.
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -353,68 +452,119 @@ impl KeyVaultBackend {
 }
 
 /// Checks the key bundle and returns the kid, public key, attributes and whether it is HSM-backed.
-fn check_key(reference: &KeyReference, key: &Key) -> Result<(String, PublicKey, KeyFacts, bool), String> {
+fn check_key(
+    reference: &KeyReference,
+    key: &Key,
+) -> Result<(String, PublicKey, KeyFacts, bool), String> {
     let vault = &reference.host;
     let name = &reference.name;
-    let jwk = key.key.as_ref().ok_or_else(|| format!("Key Vault {vault} returned no key material for {name}"))?;
-    let kid = jwk.kid.clone().ok_or_else(|| format!("Key Vault {vault} returned key {name} without a kid"))?;
+    let jwk = key
+        .key
+        .as_ref()
+        .ok_or_else(|| format!("Key Vault {vault} returned no key material for {name}"))?;
+    let kid = jwk
+        .kid
+        .clone()
+        .ok_or_else(|| format!("Key Vault {vault} returned key {name} without a kid"))?;
 
     // 1. The kid must name the requested key and, if pinned, the requested version.
-    let (kid_name, kid_version) = split_kid(&kid).ok_or_else(|| format!("Key Vault {vault} returned the kid {kid:?}, which is not a versioned key id"))?;
+    let (kid_name, kid_version) = split_kid(&kid).ok_or_else(|| {
+        format!("Key Vault {vault} returned the kid {kid:?}, which is not a versioned key id")
+    })?;
     if !kid_name.eq_ignore_ascii_case(name) {
-        return Err(format!("Key Vault {vault} returned key {kid_name:?} when {name:?} was requested"));
+        return Err(format!(
+            "Key Vault {vault} returned key {kid_name:?} when {name:?} was requested"
+        ));
     }
     if let Some(version) = &reference.version
         && !kid_version.eq_ignore_ascii_case(version)
     {
-        return Err(format!("Key Vault {vault} returned version {kid_version} of key {name} when {version} was requested"));
+        return Err(format!(
+            "Key Vault {vault} returned version {kid_version} of key {name} when {version} was requested"
+        ));
     }
 
     // 2. An enabled RSA key that allows sign and is valid now.
     let hsm = match &jwk.kty {
         Some(KeyType::Rsa) => false,
         Some(KeyType::RsaHsm) => true,
-        other => return Err(format!("key {kid} is of type {other:?}; midcore-sign needs an RSA or RSA-HSM key (PS256)")),
+        other => {
+            return Err(format!(
+                "key {kid} is of type {other:?}; midcore-sign needs an RSA or RSA-HSM key (PS256)"
+            ));
+        }
     };
     if let Some(ops) = &jwk.key_ops
         && !ops.iter().any(|op| op == "sign")
     {
-        return Err(format!("key {kid} does not allow the sign operation (key_ops {ops:?}); create it with sign among its operations"));
+        return Err(format!(
+            "key {kid} does not allow the sign operation (key_ops {ops:?}); create it with sign among its operations"
+        ));
     }
     let attributes = key.attributes.clone().unwrap_or_default();
     if attributes.enabled == Some(false) {
-        return Err(format!("key {kid} is disabled in Key Vault {vault}; enable it or pin another version"));
+        return Err(format!(
+            "key {kid} is disabled in Key Vault {vault}; enable it or pin another version"
+        ));
     }
     let now = azure_core::time::OffsetDateTime::now_utc();
     if let Some(expires) = attributes.expires
         && expires <= now
     {
-        return Err(format!("key {kid} expired at {}; rotate the key or pin a valid version", azure_core::time::to_rfc3339(&expires)));
+        return Err(format!(
+            "key {kid} expired at {}; rotate the key or pin a valid version",
+            azure_core::time::to_rfc3339(&expires)
+        ));
     }
     if let Some(not_before) = attributes.not_before
         && not_before > now
     {
-        return Err(format!("key {kid} is not valid before {}", azure_core::time::to_rfc3339(&not_before)));
+        return Err(format!(
+            "key {kid} is not valid before {}",
+            azure_core::time::to_rfc3339(&not_before)
+        ));
     }
 
     // 3. The public key, through the verifier's own checks (RSA 2048 to 8192 bits).
     let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
-        return Err(format!("Key Vault {vault} returned key {kid} without its modulus or exponent"));
+        return Err(format!(
+            "Key Vault {vault} returned key {kid} without its modulus or exponent"
+        ));
     };
-    let components = aws_lc_rs::rsa::PublicKeyComponents { n: n.as_slice(), e: e.as_slice() };
-    let spki = components.as_der().map_err(|_| format!("the public key of {kid} is not a valid RSA key"))?;
-    let public_key = PublicKey::from_spki_der(spki.as_ref()).map_err(|err| format!("the public key of {kid} is rejected: {err}"))?;
+    let components = aws_lc_rs::rsa::PublicKeyComponents {
+        n: n.as_slice(),
+        e: e.as_slice(),
+    };
+    let spki = components
+        .as_der()
+        .map_err(|_| format!("the public key of {kid} is not a valid RSA key"))?;
+    let public_key = PublicKey::from_spki_der(spki.as_ref())
+        .map_err(|err| format!("the public key of {kid} is rejected: {err}"))?;
     let facts = KeyFacts {
         enabled: attributes.enabled,
-        expires: attributes.expires.as_ref().map(azure_core::time::to_rfc3339),
-        not_before: attributes.not_before.as_ref().map(azure_core::time::to_rfc3339),
+        expires: attributes
+            .expires
+            .as_ref()
+            .map(azure_core::time::to_rfc3339),
+        not_before: attributes
+            .not_before
+            .as_ref()
+            .map(azure_core::time::to_rfc3339),
     };
     Ok((kid, public_key, facts, hsm))
 }
 
 /// Signs one digest, checks the returned kid and verifies the signature.
-async fn sign_one(shared: Arc<Shared>, kid: Arc<str>, public_key: Arc<PublicKey>, digest: Sha256Digest) -> Result<Vec<u8>, SignError> {
-    let failed = |reason: String| SignError::Backend { key: kid.to_string(), reason };
+async fn sign_one(
+    shared: Arc<Shared>,
+    kid: Arc<str>,
+    public_key: Arc<PublicKey>,
+    digest: Sha256Digest,
+) -> Result<Vec<u8>, SignError> {
+    let failed = |reason: String| SignError::Backend {
+        key: kid.to_string(),
+        reason,
+    };
     let Some((_, version)) = split_kid(&kid) else {
         return Err(failed("the recorded kid has no version".to_owned()));
     };
@@ -422,8 +572,14 @@ async fn sign_one(shared: Arc<Shared>, kid: Arc<str>, public_key: Arc<PublicKey>
     let name = shared.reference.name.clone();
     let response = shared
         .call(Operation::Sign, true, || {
-            let parameters = SignParameters { algorithm: Some(SignatureAlgorithm::Ps256), value: Some(digest.to_vec()), ..SignParameters::default() };
-            let options = KeyClientSignOptions { key_version: Some(version.clone()), ..KeyClientSignOptions::default() };
+            let parameters = SignParameters {
+                algorithm: Some(SignatureAlgorithm::Ps256),
+                value: Some(digest.to_vec()),
+            };
+            let options = KeyClientSignOptions {
+                key_version: Some(version.clone()),
+                ..KeyClientSignOptions::default()
+            };
             let client = &shared.client;
             let name = name.clone();
             async move {
@@ -433,13 +589,25 @@ async fn sign_one(shared: Arc<Shared>, kid: Arc<str>, public_key: Arc<PublicKey>
         })
         .await
         .map_err(failed)?;
-    let result: KeyOperationResult = response.into_model().map_err(|err| failed(format!("the sign response is invalid: {err}")))?;
+    let result: KeyOperationResult = response
+        .into_model()
+        .map_err(|err| failed(format!("the sign response is invalid: {err}")))?;
     match result.kid.as_deref() {
         Some(returned) if returned == &*kid => {}
-        Some(returned) => return Err(failed(format!("Key Vault signed with {returned}, not with the recorded {kid}; nothing was written"))),
-        None => return Err(failed("the sign response names no kid; nothing was written".to_owned())),
+        Some(returned) => {
+            return Err(failed(format!(
+                "Key Vault signed with {returned}, not with the recorded {kid}; nothing was written"
+            )));
+        }
+        None => {
+            return Err(failed(
+                "the sign response names no kid; nothing was written".to_owned(),
+            ));
+        }
     }
-    let signature = result.result.ok_or_else(|| failed("the sign response holds no signature".to_owned()))?;
+    let signature = result
+        .result
+        .ok_or_else(|| failed("the sign response holds no signature".to_owned()))?;
     check_signature(&public_key, &kid, &digest, &signature)?;
     Ok(signature)
 }
@@ -482,15 +650,26 @@ impl SigningBackend for KeyVaultBackend {
                     }
                     Err(join_error) => {
                         tasks.abort_all();
-                        return Err(SignError::Backend { key: kid.to_string(), reason: format!("a signing task failed: {join_error}") });
+                        return Err(SignError::Backend {
+                            key: kid.to_string(),
+                            reason: format!("a signing task failed: {join_error}"),
+                        });
                     }
                 }
             }
             Ok(signatures)
         })?;
         let signatures: Option<Vec<Vec<u8>>> = results.into_iter().collect();
-        let signatures = signatures.ok_or_else(|| SignError::Backend { key: self.kid.clone(), reason: "a signature is missing".to_owned() })?;
-        tracing::debug!(count = digests.len(), elapsed_ms = started.elapsed().as_millis(), retries = self.retries(), "signed digests with Key Vault");
+        let signatures = signatures.ok_or_else(|| SignError::Backend {
+            key: self.kid.clone(),
+            reason: "a signature is missing".to_owned(),
+        })?;
+        tracing::debug!(
+            count = digests.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            retries = self.retries(),
+            "signed digests with Key Vault"
+        );
         Ok(signatures)
     }
 }

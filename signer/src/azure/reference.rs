@@ -13,16 +13,18 @@ pub struct KeyReference {
     pub version: Option<String>,
 }
 
-/// Why a reference is not a valid Key Vault key reference.
+/// Error for a reference that is not a valid Key Vault key reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReferenceError {
     /// The text does not follow the reference grammar.
-    #[error("invalid Key Vault key reference {reference:?}: {reason}; expected azure-kv://VAULT_HOST[:PORT]/keys/NAME[/VERSION]")]
+    #[error(
+        "invalid Key Vault key reference {reference:?}: {reason}; expected azure-kv://VAULT_HOST[:PORT]/keys/NAME[/VERSION]"
+    )]
     Invalid {
         /// The reference as given.
         reference: String,
-        /// What is wrong with it.
+        /// Reason the reference is invalid.
         reason: &'static str,
     },
 }
@@ -30,17 +32,30 @@ pub enum ReferenceError {
 impl KeyReference {
     /// Parses a reference strictly: no user info, query, fragment or extra segments.
     pub fn parse(reference: &str) -> Result<Self, ReferenceError> {
-        let invalid = |reason| ReferenceError::Invalid { reference: reference.to_owned(), reason };
-        let rest = reference.strip_prefix("azure-kv://").ok_or_else(|| invalid("the scheme is not azure-kv://"))?;
-        if rest.contains(['?', '#', '@', '\\']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("it contains a query, fragment, user info, backslash or whitespace"));
+        let invalid = |reason| ReferenceError::Invalid {
+            reference: reference.to_owned(),
+            reason,
+        };
+        let rest = reference
+            .strip_prefix("azure-kv://")
+            .ok_or_else(|| invalid("the scheme is not azure-kv://"))?;
+        if rest.contains(['?', '#', '@', '\\'])
+            || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "it contains a query, fragment, user info, backslash or whitespace",
+            ));
         }
-        let (authority, path) = rest.split_once('/').ok_or_else(|| invalid("the path /keys/NAME is missing"))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| invalid("the path /keys/NAME is missing"))?;
 
         // 1. Host and optional port.
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => {
-                let port: u16 = port.parse().map_err(|_| invalid("the port is not a number from 1 to 65535"))?;
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| invalid("the port is not a number from 1 to 65535"))?;
                 if port == 0 {
                     return Err(invalid("the port is not a number from 1 to 65535"));
                 }
@@ -56,7 +71,9 @@ impl KeyReference {
                 && !label.ends_with('-')
         };
         if host.len() > 253 || !host.contains('.') || !host.split('.').all(valid_label) {
-            return Err(invalid("the vault host is not a DNS name such as NAME.vault.azure.net"));
+            return Err(invalid(
+                "the vault host is not a DNS name such as NAME.vault.azure.net",
+            ));
         }
 
         // 2. /keys/NAME[/VERSION].
@@ -66,8 +83,13 @@ impl KeyReference {
             ["keys", name, version] => (*name, Some(*version)),
             _ => return Err(invalid("the path is not /keys/NAME or /keys/NAME/VERSION")),
         };
-        if name.is_empty() || name.len() > 127 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(invalid("the key name is not 1 to 127 letters, digits or '-'"));
+        if name.is_empty()
+            || name.len() > 127
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(invalid(
+                "the key name is not 1 to 127 letters, digits or '-'",
+            ));
         }
         if let Some(version) = version
             && (version.len() != 32 || !version.chars().all(|c| c.is_ascii_hexdigit()))
@@ -82,7 +104,7 @@ impl KeyReference {
         })
     }
 
-    /// The vault URL, e.g. `https://release.vault.azure.net` or `https://x.vault.test:8443`.
+    /// Returns the vault URL, e.g. `https://release.vault.azure.net` or `https://x.vault.test:8443`.
     pub fn vault_url(&self) -> String {
         match self.port {
             Some(port) => format!("https://{}:{port}", self.host),
@@ -90,7 +112,7 @@ impl KeyReference {
         }
     }
 
-    /// The reference in its canonical text form.
+    /// Formats the reference in its canonical text form.
     pub fn display_name(&self) -> String {
         let authority = match self.port {
             Some(port) => format!("{}:{port}", self.host),
@@ -108,7 +130,11 @@ pub fn split_kid(kid: &str) -> Option<(&str, &str)> {
     let rest = kid.strip_prefix("https://")?;
     let (_, path) = rest.split_once('/')?;
     match path.split('/').collect::<Vec<_>>().as_slice() {
-        ["keys", name, version] if version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()) => Some((name, version)),
+        ["keys", name, version]
+            if version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            Some((name, version))
+        }
         _ => None,
     }
 }
@@ -119,16 +145,23 @@ mod tests {
 
     #[test]
     fn parses_host_name_and_version() {
-        let parsed = KeyReference::parse("azure-kv://Release.vault.azure.net/keys/midcore/0123456789abcdef0123456789ABCDEF").expect("valid reference");
+        let parsed = KeyReference::parse(
+            "azure-kv://Release.vault.azure.net/keys/midcore/0123456789abcdef0123456789ABCDEF",
+        )
+        .expect("valid reference");
         assert_eq!(parsed.host, "release.vault.azure.net");
         assert_eq!(parsed.port, None);
         assert_eq!(parsed.name, "midcore");
-        assert_eq!(parsed.version.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            parsed.version.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
     }
 
     #[test]
     fn parses_port_without_version() {
-        let parsed = KeyReference::parse("azure-kv://midcore.vault.test:8443/keys/release").expect("valid reference");
+        let parsed = KeyReference::parse("azure-kv://midcore.vault.test:8443/keys/release")
+            .expect("valid reference");
         assert_eq!(parsed.port, Some(8443));
         assert_eq!(parsed.version, None);
         assert_eq!(parsed.vault_url(), "https://midcore.vault.test:8443");
@@ -158,7 +191,10 @@ mod tests {
     #[test]
     fn splits_versioned_kid() {
         let kid = "https://v.vault.test:1/keys/release/0123456789abcdef0123456789abcdef";
-        assert_eq!(split_kid(kid), Some(("release", "0123456789abcdef0123456789abcdef")));
+        assert_eq!(
+            split_kid(kid),
+            Some(("release", "0123456789abcdef0123456789abcdef"))
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
 
-/// Longest single wait between two attempts.
+/// Maximum wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Attempts per operation for throttling and server errors (the deadline also applies).
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -13,10 +13,10 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// a mistake in the setup should fail fast rather than wait out the deadline.
 pub const MAX_CONNECTION_ATTEMPTS: u32 = 3;
 
-/// What the backend does with a failed request.
+/// Classification of a failed request, which decides whether the backend retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// 429, 503 and other transient server answers: wait and try again.
+    /// 429, 503 and other transient server responses: wait and try again.
     Transient {
         /// HTTP status.
         status: u16,
@@ -25,13 +25,13 @@ pub enum Failure {
         /// Service error code and message, for the final report.
         detail: String,
     },
-    /// The connection failed before an HTTP answer arrived.
+    /// The connection failed before an HTTP response arrived.
     Connection(String),
     /// 401 with a token: renew the credential and retry exactly once.
     Unauthorized(String),
     /// Anything else (400, 403, 404, a credential failure): report and stop.
     Fatal {
-        /// HTTP status, when the vault answered.
+        /// HTTP status, when the vault responded.
         status: Option<u16>,
         /// Service error code (`ForbiddenByRbac`, `KeyNotFound`, ...), if any.
         code: Option<String>,
@@ -48,7 +48,14 @@ fn service_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let error = &value["error"];
     let inner = error["innererror"]["code"].as_str();
     let code = inner.or_else(|| error["code"].as_str()).map(str::to_owned);
-    let message = error["message"].as_str().map(|message| message.split("\r\n").next().unwrap_or(message).trim().to_owned());
+    let message = error["message"].as_str().map(|message| {
+        message
+            .split("\r\n")
+            .next()
+            .unwrap_or(message)
+            .trim()
+            .to_owned()
+    });
     (code, message)
 }
 
@@ -61,12 +68,22 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Classifies an error returned by the SDK.
 pub fn classify(error: &azure_core::Error) -> Failure {
     match error.kind() {
-        ErrorKind::HttpResponse { status, error_code, raw_response } => {
-            let (body_code, body_message) = raw_response.as_ref().map_or((None, None), |response| service_error(response.body().as_ref()));
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response,
+        } => {
+            let (body_code, body_message) =
+                raw_response.as_ref().map_or((None, None), |response| {
+                    service_error(response.body().as_ref())
+                });
             let code = body_code.or_else(|| error_code.clone());
             let message = body_message.unwrap_or_else(|| error.to_string());
             let retry_after = raw_response.as_ref().and_then(|response| {
-                response.headers().get_optional_str(&azure_core::http::headers::RETRY_AFTER).and_then(parse_retry_after)
+                response
+                    .headers()
+                    .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
+                    .and_then(parse_retry_after)
             });
             let detail = format!("{}: {message}", code.as_deref().unwrap_or("no error code"));
             match *status {
@@ -75,17 +92,29 @@ pub fn classify(error: &azure_core::Error) -> Failure {
                 | StatusCode::RequestTimeout
                 | StatusCode::InternalServerError
                 | StatusCode::BadGateway
-                | StatusCode::GatewayTimeout => Failure::Transient { status: u16::from(*status), retry_after, detail },
+                | StatusCode::GatewayTimeout => Failure::Transient {
+                    status: u16::from(*status),
+                    retry_after,
+                    detail,
+                },
                 StatusCode::Unauthorized => Failure::Unauthorized(detail),
-                other => Failure::Fatal { status: Some(u16::from(other)), code, message },
+                other => Failure::Fatal {
+                    status: Some(u16::from(other)),
+                    code,
+                    message,
+                },
             }
         }
         ErrorKind::Io | ErrorKind::Connection => Failure::Connection(format!("{error:#}")),
-        _ => Failure::Fatal { status: None, code: None, message: error_chain(error) },
+        _ => Failure::Fatal {
+            status: None,
+            code: None,
+            message: error_chain(error),
+        },
     }
 }
 
-/// The error and its sources on one line.
+/// Formats the error and its sources on one line.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -108,7 +137,10 @@ pub fn backoff(base: Duration, retry: u32, retry_after: Option<Duration>) -> Dur
     let mut random = [0u8; 8];
     let fraction = if aws_lc_rs::rand::fill(&mut random).is_ok() {
         // A uniform value in [0, 1) from 53 random bits.
-        #[allow(clippy::cast_precision_loss, reason = "53 bits fit an f64 mantissa exactly")]
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "53 bits fit an f64 mantissa exactly"
+        )]
         let value = (u64::from_le_bytes(random) >> 11) as f64 / (1u64 << 53) as f64;
         value
     } else {
@@ -131,8 +163,14 @@ mod tests {
         for retry in 1..=5 {
             let ceiling = base * (1 << (retry - 1));
             let delay = backoff(base, retry, None);
-            assert!(delay >= ceiling / 2, "retry {retry}: {delay:?} below half of {ceiling:?}");
-            assert!(delay <= ceiling, "retry {retry}: {delay:?} above {ceiling:?}");
+            assert!(
+                delay >= ceiling / 2,
+                "retry {retry}: {delay:?} below half of {ceiling:?}"
+            );
+            assert!(
+                delay <= ceiling,
+                "retry {retry}: {delay:?} above {ceiling:?}"
+            );
         }
     }
 

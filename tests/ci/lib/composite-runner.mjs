@@ -204,8 +204,10 @@ export async function runCompositeAction({ actionDir, inputs = {}, env = {}, wor
     for (const line of fs.readFileSync(logPath, 'utf8').split(/\r?\n/)) {
       const command = parseWorkflowCommand(line);
       if (command?.command === 'add-mask') {
+        // A value printed before it was masked leaked; masking the same value again is not a leak.
         for (const earlier of rawLines) {
-          if (command.message && earlier.includes(command.message)) leaks.push({ step: id, line: earlier });
+          const maskedBefore = parseWorkflowCommand(earlier)?.command === 'add-mask';
+          if (command.message && !maskedBefore && earlier.includes(command.message)) leaks.push({ step: id, line: earlier });
         }
         if (command.message) masks.push(command.message);
       } else if (command && ['error', 'warning', 'notice'].includes(command.command)) {

@@ -32,17 +32,29 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MIDCORE_EMULATOR_LOG"))
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env(
+            "MIDCORE_EMULATOR_LOG",
+        ))
         .init();
     let args = Args::parse();
-    let config = EmulatorConfig { listen: args.listen, state_dir: args.state_dir, vault_name: args.vault };
+    let config = EmulatorConfig {
+        listen: args.listen,
+        state_dir: args.state_dir,
+        vault_name: args.vault,
+    };
     let running = emulator::Emulator::start(config)?;
     for key in &args.keys {
         let (name, bits) = match key.split_once(':') {
-            Some((name, bits)) => (name, bits.parse().with_context(|| format!("invalid key size in --key {key}"))?),
+            Some((name, bits)) => (
+                name,
+                bits.parse()
+                    .with_context(|| format!("invalid key size in --key {key}"))?,
+            ),
             None => (key.as_str(), 3072),
         };
-        running.create_key(name, bits, &["sign", "verify"]).with_context(|| format!("creating key {name}"))?;
+        running
+            .create_key(name, bits, &["sign", "verify"])
+            .with_context(|| format!("creating key {name}"))?;
     }
     let line = serde_json::to_string(running.info()).context("serialising the startup line")?;
     let mut stdout = std::io::stdout().lock();

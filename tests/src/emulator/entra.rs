@@ -22,7 +22,7 @@ fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     )
 }
 
-/// A JWT-shaped token. The signature part is random: only the emulator checks
+/// Builds a JWT-shaped token. The signature part is random: only the emulator checks
 /// these tokens, by looking them up, never by signature.
 fn jwt(claims: &serde_json::Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"emulator"}"#);
@@ -36,7 +36,10 @@ fn lifetime(value: Option<u64>, default: u64) -> i64 {
 
 /// Issues an access token for `resource` and returns it with its lifetime in seconds.
 pub(super) fn issue_access_token(shared: &Shared, resource: &str) -> (String, i64) {
-    let seconds = lifetime(shared.mutable().faults.token_lifetime_secs, DEFAULT_TOKEN_LIFETIME);
+    let seconds = lifetime(
+        shared.mutable().faults.token_lifetime_secs,
+        DEFAULT_TOKEN_LIFETIME,
+    );
     let now = now_unix();
     let claims = serde_json::json!({
         "aud": resource,
@@ -48,14 +51,21 @@ pub(super) fn issue_access_token(shared: &Shared, resource: &str) -> (String, i6
         "jti": random_hex(8),
     });
     let token = jwt(&claims);
-    let issued = IssuedToken { audience: resource.to_owned(), expires: now + seconds, revoked: false };
+    let issued = IssuedToken {
+        audience: resource.to_owned(),
+        expires: now + seconds,
+        revoked: false,
+    };
     shared.mutable().access_tokens.insert(token.clone(), issued);
     (token, seconds)
 }
 
 /// Issues a federated assertion for the token endpoint's `client_assertion`.
 pub(super) fn issue_assertion(shared: &Shared, subject: &str) -> String {
-    let seconds = lifetime(shared.mutable().faults.assertion_lifetime_secs, DEFAULT_ASSERTION_LIFETIME);
+    let seconds = lifetime(
+        shared.mutable().faults.assertion_lifetime_secs,
+        DEFAULT_ASSERTION_LIFETIME,
+    );
     let now = now_unix();
     let claims = serde_json::json!({
         "iss": shared.info.authority_url,
@@ -65,19 +75,30 @@ pub(super) fn issue_assertion(shared: &Shared, subject: &str) -> String {
         "jti": random_hex(8),
     });
     let token = jwt(&claims);
-    let issued = IssuedToken { audience: "api://AzureADTokenExchange".to_owned(), expires: now + seconds, revoked: false };
+    let issued = IssuedToken {
+        audience: "api://AzureADTokenExchange".to_owned(),
+        expires: now + seconds,
+        revoked: false,
+    };
     shared.mutable().assertions.insert(token.clone(), issued);
     token
 }
 
 /// OpenID discovery, MSAL instance discovery and the token endpoint.
 pub(super) fn authority(shared: &Shared, call: &Call) -> Reply {
-    let segments: Vec<&str> = call.path.split('/').filter(|segment| !segment.is_empty()).collect();
+    let segments: Vec<&str> = call
+        .path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
     let base = &shared.info.authority_url;
     match (call.method.as_str(), segments.as_slice()) {
         ("GET", [_, "discovery", "instance"] | [_, "discovery", "v2.0", "instance"]) => {
             let authority = call.query("authorization_endpoint").unwrap_or_default();
-            let tenant = authority.split('/').nth(3).unwrap_or(&shared.info.tenant_id);
+            let tenant = authority
+                .split('/')
+                .nth(3)
+                .unwrap_or(&shared.info.tenant_id);
             json_reply(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -87,9 +108,19 @@ pub(super) fn authority(shared: &Shared, call: &Call) -> Reply {
                 }),
             )
         }
-        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"] | [tenant, ".well-known", "openid-configuration"]) => {
-            if *tenant != shared.info.tenant_id && *tenant != "organizations" && *tenant != "common" {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."));
+        (
+            "GET",
+            [tenant, "v2.0", ".well-known", "openid-configuration"]
+            | [tenant, ".well-known", "openid-configuration"],
+        ) => {
+            if *tenant != shared.info.tenant_id && *tenant != "organizations" && *tenant != "common"
+            {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_tenant",
+                    90002,
+                    &format!("Tenant '{tenant}' not found."),
+                );
             }
             json_reply(
                 StatusCode::OK,
@@ -108,55 +139,128 @@ pub(super) fn authority(shared: &Shared, call: &Call) -> Reply {
                 }),
             )
         }
-        ("GET", [_, "discovery", "v2.0", "keys"] | [_, "discovery", "keys"]) => json_reply(StatusCode::OK, &serde_json::json!({"keys": []})),
+        ("GET", [_, "discovery", "v2.0", "keys"] | [_, "discovery", "keys"]) => {
+            json_reply(StatusCode::OK, &serde_json::json!({"keys": []}))
+        }
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => token(shared, call, tenant),
-        _ => oauth_error(StatusCode::NOT_FOUND, "invalid_request", 900_561, &format!("The endpoint {} {} is not served by this authority.", call.method, call.path)),
+        _ => oauth_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            900_561,
+            &format!(
+                "The endpoint {} {} is not served by this authority.",
+                call.method, call.path
+            ),
+        ),
     }
 }
 
 fn token(shared: &Shared, call: &Call, tenant: &str) -> Reply {
-    shared.counters.token_requests.fetch_add(1, Ordering::SeqCst);
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&call.body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    shared
+        .counters
+        .token_requests
+        .fetch_add(1, Ordering::SeqCst);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&call.body)
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
 
     // 1. Tenant, grant and client.
     if tenant != shared.info.tenant_id {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check AZURE_TENANT_ID."));
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check AZURE_TENANT_ID."),
+        );
     }
     if field("grant_type") != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type; the emulator serves client_credentials.");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type; the emulator serves client_credentials.",
+        );
     }
     let client_id = field("client_id").unwrap_or_default();
     if client_id != shared.info.client_id {
-        let message = format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. Check AZURE_CLIENT_ID.");
-        return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700_016, &message);
+        let message = format!(
+            "Application with identifier '{client_id}' was not found in the directory '{tenant}'. Check AZURE_CLIENT_ID."
+        );
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700_016,
+            &message,
+        );
     }
 
     // 2. The client's proof: a secret or a federated assertion.
     if let Some(secret) = field("client_secret") {
         if secret != shared.info.client_secret {
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", 7_000_215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7_000_215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            );
         }
     } else if let Some(assertion) = field("client_assertion") {
         if field("client_assertion_type") != Some(ASSERTION_TYPE) {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 50027, "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50027,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            );
         }
         let known = shared.mutable().assertions.get(assertion).cloned();
         match known {
-            None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", 700_211, "No matching federated identity record found for presented assertion issuer."),
+            None => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    70021,
+                    "No matching federated identity record found for presented assertion.",
+                );
+            }
             Some(issued) if issued.expires <= now_unix() => {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", 700_024, "Client assertion is not within its valid time range.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    700_024,
+                    "Client assertion is not within its valid time range.",
+                );
             }
             Some(_) => {}
         }
     } else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", 7_000_218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7_000_218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
     }
 
     // 3. Scope and the token.
     let scope = field("scope").unwrap_or_default();
-    let Some(resource) = scope.split(' ').find_map(|scope| scope.strip_suffix("/.default")) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", 1_002_012, &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier."));
+    let Some(resource) = scope
+        .split(' ')
+        .find_map(|scope| scope.strip_suffix("/.default"))
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1_002_012,
+            &format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier."
+            ),
+        );
     };
     let (access_token, seconds) = issue_access_token(shared, resource);
     json_reply(
@@ -167,39 +271,75 @@ fn token(shared: &Shared, call: &Call, tenant: &str) -> Reply {
 
 /// GitHub Actions and Azure DevOps OIDC endpoints and App Service managed identity.
 pub(super) async fn federation(shared: &Shared, call: &Call) -> Reply {
-    let unauthorized = |message: &str| json_reply(StatusCode::UNAUTHORIZED, &serde_json::json!({"message": message}));
+    let unauthorized = |message: &str| {
+        json_reply(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({"message": message}),
+        )
+    };
     match (call.method.as_str(), call.path.as_str()) {
         ("GET", "/_github/idtoken") => {
-            shared.counters.assertion_requests.fetch_add(1, Ordering::SeqCst);
+            shared
+                .counters
+                .assertion_requests
+                .fetch_add(1, Ordering::SeqCst);
             if call.bearer() != Some(shared.stored().github_request_token.as_str()) {
-                return unauthorized("invalid or missing ACTIONS_ID_TOKEN_REQUEST_TOKEN bearer token");
+                return unauthorized(
+                    "invalid or missing ACTIONS_ID_TOKEN_REQUEST_TOKEN bearer token",
+                );
             }
-            let audience = call.query("audience").unwrap_or("api://AzureADTokenExchange");
+            let audience = call
+                .query("audience")
+                .unwrap_or("api://AzureADTokenExchange");
             if audience != "api://AzureADTokenExchange" {
-                return json_reply(StatusCode::BAD_REQUEST, &serde_json::json!({"message": format!("audience {audience} is not trusted by the emulated app registration")}));
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"message": format!("audience {audience} is not trusted by the emulated app registration")}),
+                );
             }
             let value = issue_assertion(shared, "repo:midcore/app:ref:refs/heads/main");
-            json_reply(StatusCode::OK, &serde_json::json!({"count": 1, "value": value}))
+            json_reply(
+                StatusCode::OK,
+                &serde_json::json!({"count": 1, "value": value}),
+            )
         }
         ("POST", "/_ado/oidctoken") => {
-            shared.counters.assertion_requests.fetch_add(1, Ordering::SeqCst);
+            shared
+                .counters
+                .assertion_requests
+                .fetch_add(1, Ordering::SeqCst);
             if call.bearer() != Some(shared.stored().ado_access_token.as_str()) {
                 return unauthorized("invalid or missing System.AccessToken");
             }
-            let Some(connection) = call.query("serviceConnectionId").filter(|id| !id.is_empty()) else {
-                return json_reply(StatusCode::BAD_REQUEST, &serde_json::json!({"message": "serviceConnectionId is missing"}));
+            let Some(connection) = call
+                .query("serviceConnectionId")
+                .filter(|id| !id.is_empty())
+            else {
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"message": "serviceConnectionId is missing"}),
+                );
             };
             let value = issue_assertion(shared, &format!("sc://midcore/release/{connection}"));
             json_reply(StatusCode::OK, &serde_json::json!({"oidcToken": value}))
         }
         ("GET", "/_msi/token") => {
             if call.header("x-identity-header") != Some(shared.stored().identity_header.as_str()) {
-                return json_reply(StatusCode::BAD_REQUEST, &serde_json::json!({"statusCode": 400, "message": "X-IDENTITY-HEADER is missing or wrong"}));
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"statusCode": 400, "message": "X-IDENTITY-HEADER is missing or wrong"}),
+                );
             }
             let Some(resource) = call.query("resource") else {
-                return json_reply(StatusCode::BAD_REQUEST, &serde_json::json!({"statusCode": 400, "message": "resource is missing"}));
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"statusCode": 400, "message": "resource is missing"}),
+                );
             };
-            shared.counters.token_requests.fetch_add(1, Ordering::SeqCst);
+            shared
+                .counters
+                .token_requests
+                .fetch_add(1, Ordering::SeqCst);
             let (access_token, seconds) = issue_access_token(shared, resource);
             json_reply(
                 StatusCode::OK,
@@ -212,6 +352,9 @@ pub(super) async fn federation(shared: &Shared, call: &Call) -> Reply {
                 }),
             )
         }
-        _ => json_reply(StatusCode::NOT_FOUND, &serde_json::json!({"message": format!("no endpoint {} {}", call.method, call.path)})),
+        _ => json_reply(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"message": format!("no endpoint {} {}", call.method, call.path)}),
+        ),
     }
 }

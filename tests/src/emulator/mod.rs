@@ -24,8 +24,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-pub use store::{KeyVersion, now_unix, random_hex};
 use store::StoredState;
+pub use store::{KeyVersion, now_unix, random_hex};
 
 /// Domain of the emulated vaults: a vault named `midcore` is `midcore.vault.test`.
 pub const VAULT_DOMAIN: &str = "vault.test";
@@ -73,21 +73,23 @@ pub struct StartupInfo {
     pub control_url: String,
 }
 
-/// Faults and settings that change how the emulator answers. Every field is
+/// Faults and settings that change how the emulator responds. Every field is
 /// optional in `POST /_emulator/faults`; fields left out keep their value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Answer the next N authenticated Key Vault requests with 429 `Throttled`.
+    /// Respond to the next N authenticated Key Vault requests with 429 `Throttled`.
     pub throttle_next: u32,
     /// `Retry-After` seconds sent with injected 429s; none when absent.
     pub throttle_retry_after_secs: Option<u64>,
-    /// Answer every authenticated Key Vault request with 429 for this many seconds from now.
+    /// Respond to every authenticated Key Vault request with 429 for this many seconds from now.
     pub throttle_for_secs: Option<u64>,
-    /// Answer the next N authenticated Key Vault requests with 503.
+    /// Respond to the next N authenticated Key Vault requests with 503.
     pub unavailable_next: u32,
     /// `Retry-After` seconds sent with injected 503s; none when absent.
     pub unavailable_retry_after_secs: Option<u64>,
+    /// Respond to the next N authenticated Key Vault requests with 400 `BadParameter`.
+    pub bad_request_next: u32,
     /// Delay added before every Key Vault answer, in milliseconds.
     pub latency_ms: u64,
     /// Key names for which every Key Vault operation answers 403 `ForbiddenByRbac`
@@ -97,8 +99,10 @@ pub struct Faults {
     pub forbidden_sign_keys: HashSet<String>,
     /// Revoke every access token once this many more authenticated Key Vault requests arrived.
     pub revoke_tokens_after_requests: Option<u64>,
-    /// Answer 401 to every Key Vault request, even with a freshly issued token.
+    /// Respond with 401 to every Key Vault request, even with a freshly issued token.
     pub reject_tokens: bool,
+    /// Set `reject_tokens` once this many more authenticated Key Vault requests arrived.
+    pub reject_tokens_after_requests: Option<u64>,
     /// Lifetime of access tokens issued from now on, in seconds (default 3599).
     pub token_lifetime_secs: Option<u64>,
     /// Lifetime of GitHub, Azure DevOps and workload identity assertions, in seconds (default 300).
@@ -210,12 +214,16 @@ struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("listen", &self.info.listen).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("listen", &self.info.listen)
+            .finish_non_exhaustive()
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {
@@ -278,7 +286,11 @@ impl Emulator {
             .name("azure-emulator-main".to_owned())
             .spawn(move || runtime.block_on(serve(listener, serving, stop)))
             .context("starting the emulator thread")?;
-        Ok(Self { handle, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Self {
+            handle,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// Addresses, credentials and endpoints of this emulator.
@@ -288,7 +300,7 @@ impl Emulator {
 
     /// Replaces the fault settings.
     pub fn set_faults(&self, faults: Faults) {
-        apply_faults(&self.handle.shared, faults);
+        apply_faults(&self.handle.shared, faults, true);
     }
 
     /// Current fault settings.
@@ -312,9 +324,21 @@ impl Emulator {
     }
 
     /// Creates a key (or a new version of it) with the given modulus size and operations.
-    pub fn create_key(&self, name: &str, bits: usize, key_ops: &[&str]) -> anyhow::Result<KeyVersion> {
+    pub fn create_key(
+        &self,
+        name: &str,
+        bits: usize,
+        key_ops: &[&str],
+    ) -> anyhow::Result<KeyVersion> {
         let ops = key_ops.iter().map(|op| (*op).to_owned()).collect();
-        create_key(&self.handle.shared, name, "RSA-HSM", bits, ops, &serde_json::json!({}))
+        create_key(
+            &self.handle.shared,
+            name,
+            "RSA-HSM",
+            bits,
+            ops,
+            &serde_json::json!({}),
+        )
     }
 
     /// Issues an access token for `resource` as the token endpoint would.
@@ -339,23 +363,46 @@ impl Drop for Emulator {
     }
 }
 
-/// Binds the listener and builds the shared state; used by [`Emulator::start`] and the binary.
-pub async fn bind(config: &EmulatorConfig) -> anyhow::Result<(tokio::net::TcpListener, Arc<SharedHandle>)> {
+/// Binds the listener and builds the shared state.
+async fn bind(
+    config: &EmulatorConfig,
+) -> anyhow::Result<(tokio::net::TcpListener, Arc<SharedHandle>)> {
+    // 1. Settings, state directory, CA and stored identities.
     if !config.listen.ip().is_loopback() {
-        anyhow::bail!("--listen {} is not a loopback address; the emulator serves loopback only", config.listen);
+        anyhow::bail!(
+            "--listen {} is not a loopback address; the emulator serves loopback only",
+            config.listen
+        );
     }
-    if config.vault_name.is_empty() || !config.vault_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        anyhow::bail!("invalid vault name {:?}: use letters, digits and '-'", config.vault_name);
+    if config.vault_name.is_empty()
+        || !config
+            .vault_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        anyhow::bail!(
+            "invalid vault name {:?}: use letters, digits and '-'",
+            config.vault_name
+        );
     }
-    std::fs::create_dir_all(&config.state_dir).with_context(|| format!("creating {}", config.state_dir.display()))?;
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
     let tls = tls::load_or_create(&config.state_dir)?;
     let (stored, state_path) = StoredState::load_or_create(&config.state_dir)?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+
+    // 2. The listener, and the endpoints named after its port.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     let listen = listener.local_addr().context("reading the bound address")?;
     let port = listen.port();
     let vault_host = format!("{}.{VAULT_DOMAIN}", config.vault_name);
     let ip = listen.ip();
-    let ip_host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+    let ip_host = if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
     let base = format!("https://{ip_host}:{port}");
     let info = StartupInfo {
         listen,
@@ -383,11 +430,17 @@ pub async fn bind(config: &EmulatorConfig) -> anyhow::Result<(tokio::net::TcpLis
         mutable: Mutex::new(Mutable::default()),
         counters: Counters::default(),
     });
-    Ok((listener, Arc::new(SharedHandle { shared, tls: tls.config })))
+    Ok((
+        listener,
+        Arc::new(SharedHandle {
+            shared,
+            tls: tls.config,
+        }),
+    ))
 }
 
 /// The shared state plus the TLS configuration, as [`bind`] returns them.
-pub struct SharedHandle {
+struct SharedHandle {
     shared: Arc<Shared>,
     tls: Arc<rustls::ServerConfig>,
 }
@@ -398,15 +451,12 @@ impl std::fmt::Debug for SharedHandle {
     }
 }
 
-impl SharedHandle {
-    /// Addresses, credentials and endpoints.
-    pub fn info(&self) -> &StartupInfo {
-        &self.shared.info
-    }
-}
-
-/// Accepts connections until `stop` fires (or forever when it is dropped unsent).
-pub async fn serve(listener: tokio::net::TcpListener, handle: Arc<SharedHandle>, stop: tokio::sync::oneshot::Receiver<()>) {
+/// Accepts connections until `stop` fires or its sender is dropped.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: Arc<SharedHandle>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&handle.tls));
     let mut stop = stop;
     loop {
@@ -436,7 +486,10 @@ pub async fn serve(listener: tokio::net::TcpListener, handle: Arc<SharedHandle>,
                 async move { Ok::<_, std::convert::Infallible>(handle_request(shared, request).await) }
             });
             let io = hyper_util::rt::TokioIo::new(tls_stream);
-            if let Err(err) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
                 tracing::debug!(%peer, %err, "connection ended with an error");
             }
         });
@@ -459,7 +512,10 @@ pub(crate) struct Call {
 
 impl Call {
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -469,7 +525,9 @@ impl Call {
     pub fn bearer(&self) -> Option<&str> {
         let value = self.header("authorization")?;
         let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
     }
 }
 
@@ -478,7 +536,10 @@ pub(crate) type Reply = Response<Full<Bytes>>;
 pub(crate) fn json_reply(status: StatusCode, body: &serde_json::Value) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
     *reply.status_mut() = status;
-    reply.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json; charset=utf-8"));
+    reply.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     reply
 }
 
@@ -487,23 +548,43 @@ async fn handle_request(shared: Arc<Shared>, request: Request<Incoming>) -> Repl
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return json_reply(StatusCode::PAYLOAD_TOO_LARGE, &serde_json::json!({"error": {"code": "BadParameter", "message": "request body too large or unreadable"}}));
+            return json_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &serde_json::json!({"error": {"code": "BadParameter", "message": "request body too large or unreadable"}}),
+            );
         }
     };
     let host_port = parts
         .headers
         .get(hyper::header::HOST)
         .and_then(|value| value.to_str().ok())
-        .or_else(|| parts.uri.authority().map(hyper::http::uri::Authority::as_str))
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .map(hyper::http::uri::Authority::as_str)
+        })
         .unwrap_or_default()
         .to_ascii_lowercase();
     let host = strip_port(&host_port).to_owned();
     let query = parts
         .uri
         .query()
-        .map(|query| url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
-    let call = Call { method: parts.method, host, host_port, path: parts.uri.path().to_owned(), query, headers: parts.headers, body };
+    let call = Call {
+        method: parts.method,
+        host,
+        host_port,
+        path: parts.uri.path().to_owned(),
+        query,
+        headers: parts.headers,
+        body,
+    };
     tracing::debug!(method = %call.method, host = %call.host, path = %call.path, "request");
 
     let path = call.path.clone();
@@ -513,7 +594,11 @@ async fn handle_request(shared: Arc<Shared>, request: Request<Incoming>) -> Repl
     if path.starts_with("/_github/") || path.starts_with("/_ado/") || path.starts_with("/_msi/") {
         return entra::federation(&shared, &call).await;
     }
-    if call.host == AUTHORITY_HOST || path.contains("/oauth2/") || path.contains("/.well-known/") || path.contains("/discovery/") {
+    if call.host == AUTHORITY_HOST
+        || path.contains("/oauth2/")
+        || path.contains("/.well-known/")
+        || path.contains("/discovery/")
+    {
         return entra::authority(&shared, &call);
     }
     vault::handle(&shared, &call).await
@@ -526,9 +611,15 @@ fn strip_port(host_port: &str) -> &str {
     host_port.split(':').next().unwrap_or_default()
 }
 
-fn apply_faults(shared: &Shared, faults: Faults) {
+/// Replaces the fault settings. The `throttle_for_secs` period restarts only
+/// when `restart_throttle` is set, so an unrelated update keeps it running.
+fn apply_faults(shared: &Shared, faults: Faults, restart_throttle: bool) {
     let mut mutable = shared.mutable();
-    mutable.throttle_until = faults.throttle_for_secs.map(|secs| Instant::now() + Duration::from_secs(secs));
+    if restart_throttle {
+        mutable.throttle_until = faults
+            .throttle_for_secs
+            .map(|secs| Instant::now() + Duration::from_secs(secs));
+    }
     mutable.faults = faults;
 }
 
@@ -554,16 +645,23 @@ fn create_key(
     Ok(version)
 }
 
-/// The control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
+/// Handles the control interface: `POST /_emulator/faults` (JSON [`Faults`], merged
 /// field by field), `GET /_emulator/faults`, `GET /_emulator/stats`,
 /// `POST /_emulator/stats/reset`, `POST /_emulator/revoke-tokens`,
 /// `POST /_emulator/keys/NAME?size=3072` and `GET /_emulator/info`.
 fn control(shared: &Shared, call: &Call, rest: &str) -> Reply {
     let ok = |value: serde_json::Value| json_reply(StatusCode::OK, &value);
-    let bad = |message: String| json_reply(StatusCode::BAD_REQUEST, &serde_json::json!({"error": {"code": "BadParameter", "message": message}}));
+    let bad = |message: String| {
+        json_reply(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": {"code": "BadParameter", "message": message}}),
+        )
+    };
     match (call.method.as_str(), rest) {
         ("GET", "info") => ok(serde_json::to_value(&shared.info).unwrap_or_default()),
-        ("GET", "stats") => ok(serde_json::to_value(shared.counters.snapshot()).unwrap_or_default()),
+        ("GET", "stats") => {
+            ok(serde_json::to_value(shared.counters.snapshot()).unwrap_or_default())
+        }
         ("POST", "stats/reset") => {
             shared.counters.reset();
             ok(serde_json::json!({}))
@@ -582,14 +680,15 @@ fn control(shared: &Shared, call: &Call, rest: &str) -> Reply {
             }
             match serde_json::from_value::<Faults>(merged) {
                 Ok(faults) => {
-                    apply_faults(shared, faults.clone());
+                    let restart_throttle = update.get("throttle_for_secs").is_some();
+                    apply_faults(shared, faults.clone(), restart_throttle);
                     ok(serde_json::to_value(faults).unwrap_or_default())
                 }
                 Err(err) => bad(format!("invalid fault settings: {err}")),
             }
         }
         ("POST", "faults/clear") => {
-            apply_faults(shared, Faults::default());
+            apply_faults(shared, Faults::default(), true);
             ok(serde_json::json!({}))
         }
         ("POST", "revoke-tokens") => {
@@ -601,13 +700,24 @@ fn control(shared: &Shared, call: &Call, rest: &str) -> Reply {
             if !vault::valid_key_name(name) {
                 return bad(format!("invalid key name {name:?}"));
             }
-            let bits = call.query("size").and_then(|size| size.parse().ok()).unwrap_or(3072);
-            let ops = ["sign", "verify"].iter().map(|op| (*op).to_owned()).collect();
+            let bits = call
+                .query("size")
+                .and_then(|size| size.parse().ok())
+                .unwrap_or(3072);
+            let ops = ["sign", "verify"]
+                .iter()
+                .map(|op| (*op).to_owned())
+                .collect();
             match create_key(shared, name, "RSA-HSM", bits, ops, &serde_json::json!({})) {
-                Ok(version) => ok(serde_json::json!({"kid": format!("{}/keys/{name}/{}", shared.info.vault_url, version.version)})),
+                Ok(version) => ok(
+                    serde_json::json!({"kid": format!("{}/keys/{name}/{}", shared.info.vault_url, version.version)}),
+                ),
                 Err(err) => bad(format!("{err:#}")),
             }
         }
-        _ => json_reply(StatusCode::NOT_FOUND, &serde_json::json!({"error": {"code": "NotFound", "message": format!("no control endpoint {} /_emulator/{rest}", call.method)}})),
+        _ => json_reply(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": {"code": "NotFound", "message": format!("no control endpoint {} /_emulator/{rest}", call.method)}}),
+        ),
     }
 }

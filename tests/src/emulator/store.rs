@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::signature::KeyPair as _;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -29,14 +29,19 @@ pub struct KeyVersion {
 
 impl std::fmt::Debug for KeyVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyVersion").field("version", &self.version).field("kty", &self.kty).finish_non_exhaustive()
+        f.debug_struct("KeyVersion")
+            .field("version", &self.version)
+            .field("kty", &self.kty)
+            .finish_non_exhaustive()
     }
 }
 
 impl KeyVersion {
     /// Parses the private key.
     pub fn key_pair(&self) -> anyhow::Result<KeyPair> {
-        let der = STANDARD.decode(&self.pkcs8).context("stored key is not base64")?;
+        let der = STANDARD
+            .decode(&self.pkcs8)
+            .context("stored key is not base64")?;
         KeyPair::from_pkcs8(&der).map_err(|err| anyhow::anyhow!("stored key is invalid: {err}"))
     }
 
@@ -58,7 +63,7 @@ impl KeyVersion {
         }))
     }
 
-    /// The `attributes` object of a key bundle.
+    /// Builds the `attributes` object of a key bundle.
     pub fn attributes(&self) -> serde_json::Value {
         let mut attributes = serde_json::json!({
             "enabled": self.enabled,
@@ -93,7 +98,10 @@ pub struct StoredState {
 
 impl std::fmt::Debug for StoredState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredState").field("tenant_id", &self.tenant_id).field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("StoredState")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,12 +114,21 @@ pub fn random_hex(bytes: usize) -> String {
 
 fn random_guid() -> String {
     let hex = random_hex(16);
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -132,8 +149,10 @@ impl StoredState {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<(Self, PathBuf)> {
         let path = dir.join("state.json");
         if path.exists() {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let state = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let state = serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing {}", path.display()))?;
             return Ok((state, path));
         }
         let state = Self::fresh();
@@ -163,22 +182,33 @@ impl StoredState {
             4096 => KeySize::Rsa4096,
             other => anyhow::bail!("unsupported RSA key size {other}"),
         };
-        let pair = KeyPair::generate(size).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-        let pkcs8 = pair.as_der().map_err(|_| anyhow::anyhow!("PKCS#8 encoding failed"))?;
+        let pair =
+            KeyPair::generate(size).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+        let pkcs8 = pair
+            .as_der()
+            .map_err(|_| anyhow::anyhow!("PKCS#8 encoding failed"))?;
         let now = now_unix();
         let version = KeyVersion {
             version: random_hex(16),
             kty: kty.to_owned(),
             key_ops,
             pkcs8: STANDARD.encode(pkcs8.as_ref()),
-            enabled: attributes.get("enabled").and_then(serde_json::Value::as_bool).unwrap_or(true),
+            enabled: attributes
+                .get("enabled")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true),
             not_before: attributes.get("nbf").and_then(serde_json::Value::as_i64),
             expires: attributes.get("exp").and_then(serde_json::Value::as_i64),
             created: now,
             updated: now,
             tags: BTreeMap::new(),
         };
-        self.vaults.entry(vault.to_owned()).or_default().entry(name.to_owned()).or_default().push(version.clone());
+        self.vaults
+            .entry(vault.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_default()
+            .push(version.clone());
         Ok(version)
     }
 }

@@ -7,17 +7,17 @@ use super::error::{AsarErrorKind, HeaderError};
 use super::links::{self, LinkTable};
 use super::{Entry, EntryKind, Integrity};
 
-/// Largest header JSON the reader accepts, in bytes.
+/// Maximum header JSON length the reader accepts, in bytes.
 pub const MAX_HEADER_JSON_LEN: u64 = 64 * 1024 * 1024;
-/// Largest JSON nesting depth the reader accepts. Each folder level takes two levels
+/// Maximum JSON nesting depth the reader accepts. Each folder level takes two levels
 /// (the node object and its `files` object), so this allows about 250 levels of folders.
 pub const MAX_HEADER_JSON_DEPTH: usize = 512;
-/// Largest number of entries (files, folders and links, root excluded) the reader accepts.
+/// Maximum number of entries (files, folders and links, root excluded) the reader accepts.
 pub const MAX_ENTRIES: usize = 2_000_000;
-/// Longest entry path or link target the reader accepts, in bytes. It matches Linux's
-/// `PATH_MAX`, so no unpacked file could have a longer path on disk anyway.
+/// Maximum length of an entry path or link target, in bytes. It equals Linux's `PATH_MAX`,
+/// far above the paths real apps contain.
 pub const MAX_PATH_LEN: usize = 4096;
-/// Largest sum of all entry path lengths the reader accepts, in bytes. Each entry stores its
+/// Maximum sum of all entry path lengths the reader accepts, in bytes. Each entry stores its
 /// whole path, so without this bound a header could make the reader store far more bytes
 /// than it contains: many entries under one deep folder each repeat the folder's path.
 pub const MAX_TOTAL_PATH_BYTES: usize = 256 * 1024 * 1024;
@@ -130,8 +130,8 @@ pub fn parse_header(prefix: &[u8; 16], file_len: u64) -> Result<HeaderLayout, He
 /// Returns every node but the root, sorted by path bytes. Rejects anything that is not a
 /// well-formed ASAR header:
 /// - duplicate keys, unknown members, and names that are not one plain path component;
-/// - sizes and offsets that are not plain integers, and byte ranges outside the data
-///   section or overlapping each other;
+/// - sizes and offsets that are not plain integers, byte ranges outside the data section,
+///   and ranges that overlap without being identical;
 /// - links that leave the archive, dangle, form a cycle or chain more than
 ///   [`MAX_LINK_DEPTH`](super::MAX_LINK_DEPTH) links;
 /// - more than [`MAX_ENTRIES`] entries, and paths past [`MAX_PATH_LEN`] or
@@ -552,17 +552,17 @@ fn check_overlaps(entries: &[Entry]) -> Result<(), HeaderError> {
         if previous_range == Some((offset, end)) {
             continue;
         }
-        if let Some((furthest_end, furthest_index)) = furthest {
-            if offset < furthest_end {
-                return Err(HeaderError::entry(
-                    entries[current].path.as_str(),
-                    AsarErrorKind::Overlap {
-                        offset,
-                        end,
-                        other: entries[furthest_index].path.clone(),
-                    },
-                ));
-            }
+        if let Some((furthest_end, furthest_index)) = furthest
+            && offset < furthest_end
+        {
+            return Err(HeaderError::entry(
+                entries[current].path.as_str(),
+                AsarErrorKind::Overlap {
+                    offset,
+                    end,
+                    other: entries[furthest_index].path.clone(),
+                },
+            ));
         }
         previous_range = Some((offset, end));
         if furthest.is_none_or(|(furthest_end, _)| end > furthest_end) {

@@ -10,8 +10,8 @@
 //! What this reader rejects and Electron accepts: prefix fields that disagree with each
 //! other or the file length, duplicate keys, unknown node members, names that are not one
 //! plain path component, sizes and offsets that are not plain integers or fall outside the
-//! data section, overlapping byte ranges, and links that leave the archive, dangle or form
-//! a cycle. Link problems are found at open, so such an archive can never be signed.
+//! data section, partly overlapping byte ranges, and links that leave the archive, dangle
+//! or form a cycle. Link problems are found at open, so such an archive can never be signed.
 //!
 //! What it does not check: bytes of the data section that no entry covers, and whether a
 //! directory marked `unpacked` has only unpacked children. [`Archive::check_integrity`]

@@ -184,10 +184,11 @@ impl Seek for EntryReader {
 /// It reads one 4 MiB block at a time into a reused buffer with a positioned read, hashes
 /// it and compares it with the expected hash before returning any byte of that block. A
 /// mismatch fails the read with an `io::Error` of kind `InvalidData` naming the archive,
-/// the entry and the block index; the buffered block is discarded. Reaching the end also
-/// checks the final block (the empty one, when the size is a multiple of 4 MiB) and, for
-/// unpacked files, that the file has no bytes past the expected size. It does not compare
-/// the whole-file `sha256` of the expected digest: the block hashes cover every byte.
+/// the entry and the block index, and the buffered block is discarded. A file that ends
+/// before the expected size fails the same way. Reaching the end also checks the final
+/// block (the empty one, when the size is a multiple of 4 MiB) and, for unpacked files,
+/// that the file has no bytes past the expected size. The reader does not compare the
+/// whole-file `sha256` of the expected digest, because the block hashes cover every byte.
 #[derive(Debug)]
 pub struct VerifiedEntryReader {
     source: Source,
@@ -236,11 +237,25 @@ impl VerifiedEntryReader {
         self.buffer.resize(len, 0);
 
         // 1. Read the whole block.
+        //    A file that ends early fails as InvalidData too, like any other size difference.
         let mut filled = 0;
         while filled < len {
-            filled += self
+            match self
                 .source
-                .read_at(&mut self.buffer[filled..], start + filled as u64)?;
+                .read_at(&mut self.buffer[filled..], start + filled as u64)
+            {
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.buffer.clear();
+                    let actual = start + filled as u64;
+                    let kind = AsarErrorKind::SizeMismatch {
+                        expected: self.source.len,
+                        actual,
+                    };
+                    return Err(self.source.error(kind).into_io());
+                }
+                Err(error) => return Err(error),
+            }
         }
         if index == self.last_block() {
             self.source.check_ends_at_len()?;

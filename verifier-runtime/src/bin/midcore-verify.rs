@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use midcore_verifier::cli::{self, LaunchArgs, WasmArgs};
+use midcore_verifier::ledger::cli::LedgerCommand;
+use midcore_verifier::tamper::cli::TamperCheckArgs;
 
 /// Verify a signed Midcore bundle before it runs.
 #[derive(Debug, Parser)]
@@ -23,6 +25,11 @@ enum Command {
     Launch(LaunchArgs),
     /// Check a WASM module's sidecar, and with --bundle its entry in the verified manifest.
     Wasm(WasmArgs),
+    /// Replay, report on, export and append to a project's audit ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Look for debugger, inspector and code-loading switches in a running process.
+    TamperCheck(TamperCheckArgs),
     /// Verify the bundle, load one signed runner and answer a request from stdin on stdout.
     #[cfg(feature = "sandbox")]
     Run(midcore_verifier::sandbox::cli::RunArgs),
@@ -34,6 +41,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Launch(args) => cli::launch(args),
         Command::Wasm(args) => cli::wasm(args),
+        Command::Ledger(command) => command.run(),
+        Command::TamperCheck(args) => args.run(),
         #[cfg(feature = "sandbox")]
         Command::Run(args) => midcore_verifier::sandbox::cli::run_command(args),
     }
