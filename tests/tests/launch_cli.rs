@@ -842,3 +842,45 @@ fn refused_launch_recorded_in_ledger() {
     );
     assert_eq!(std::fs::metadata(&ledger).unwrap().len(), before);
 }
+
+#[cfg(unix)]
+#[test]
+fn fifo_manifest_refused_without_hanging() {
+    let signed = signed_bundle("packthis.asar");
+    for file in ["build/integrity.json", "build/integrity.pub.pem"] {
+        let path = signed.bundle.join(file);
+        let original = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let started = std::time::Instant::now();
+        let output = launch(&signed, &[]);
+        assert_eq!(output.status.code(), Some(1), "{file}: {}", text(&output));
+        assert!(
+            text(&output).contains("not a regular file"),
+            "{file}: {}",
+            text(&output)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, original).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_name_refused_as_unexpected() {
+    use std::os::unix::ffi::OsStrExt;
+    let signed = signed_bundle("packthis.asar");
+    let name = std::ffi::OsStr::from_bytes(b"bad-\xff-name.js");
+    std::fs::write(signed.bundle.join(name), b"x").unwrap();
+    let output = launch(&signed, &["--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["drift"][0]["kind"], "unexpected", "{report}");
+}

@@ -142,7 +142,17 @@ fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
 /// Opens a regular file without following a symbolic link in its last
 /// component, and checks that what was opened is a regular file.
 pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
-    let file = open_no_follow(path)?;
+    let file = open_no_follow(path).map_err(|error| {
+        // ELOOP from O_NOFOLLOW means the last component is a symbolic link.
+        if error.raw_os_error() == Some(40) && cfg!(target_os = "linux") {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a symbolic link, which is never followed",
+            )
+        } else {
+            error
+        }
+    })?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
@@ -159,7 +169,7 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
     let fd = openat(
         CWD,
         path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
         Mode::empty(),
     )?;
     Ok(File::from(fd))
@@ -176,6 +186,32 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
         ));
     }
     File::open(path)
+}
+
+/// Opens an existing regular file for reading, following symbolic links, for
+/// paths a user names on the command line. FIFOs, devices and folders are
+/// rejected without blocking.
+pub fn open_regular(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
+    #[cfg(unix)]
+    let file = {
+        use rustix::fs::{CWD, Mode, OFlags, openat};
+        File::from(openat(
+            CWD,
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )?)
+    };
+    #[cfg(not(unix))]
+    let file = File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok((file, metadata))
 }
 
 /// Reads a whole regular file (no symlink in the last component) of at most `limit` bytes.

@@ -544,7 +544,40 @@ pub fn check_bundle(
         (verified, walked, prehashed)
     });
     let verified = verified?;
-    let found = found?;
+    let found = match found {
+        Ok(found) => found,
+        // Names a manifest cannot list and trees deeper than the walk follows
+        // were added after signing: a refusal, not a missing verdict.
+        Err(BundleError::NonUtf8Name { path } | BundleError::TooDeep { path }) => {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            let actual = if relative.is_empty() {
+                None
+            } else {
+                Some("not listable in a manifest".to_owned())
+            };
+            let drift = vec![Drift {
+                path: relative,
+                kind: DriftKind::Unexpected,
+                expected: None,
+                actual,
+            }];
+            return Err(LaunchError::Refused(Box::new(LaunchReport {
+                verdict: Verdict::Refused,
+                mode,
+                key_id: Some(verified.key_id()),
+                files_checked: 0,
+                bytes_hashed: 0,
+                drift,
+                refusal: None,
+                duration_ms: elapsed_ms(started),
+            })));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let manifest = &verified.manifest;
 
     // Step 6: the file set and sizes.

@@ -404,6 +404,18 @@ pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
             "unexpected members after the signature; the manifest is not canonical",
         ));
     }
+    // Canonical order puts `signature` right after `schema_version`.
+    let before = &body[..start];
+    let digits = before
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 || !before[..before.len() - digits].ends_with(b",\"schema_version\":") {
+        return Err(invalid(
+            "the signature member is not where the canonical encoding puts it",
+        ));
+    }
     let signature = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|e| {
@@ -424,12 +436,32 @@ pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
 
 /// Parses signed bytes whose signature has already been verified, leaving
 /// each archive's entry list unparsed until [`ArchiveRecord::entries`] is
-/// called. Everything else is parsed as strictly as by [`parse_manifest`],
-/// except that the byte-for-byte canonical check is left to the signature:
-/// these bytes are exactly what the trusted key signed.
+/// called. Everything is checked as strictly as by [`parse_manifest`],
+/// canonical form included: the rest now, and each entry list when it is
+/// first parsed.
 pub fn parse_verified_deferring_entries(signed_bytes: &[u8]) -> Result<Manifest, ManifestError> {
     let defer = |path: &[String]| path.len() == 3 && path[0] == "archives" && path[2] == "entries";
     let (value, deferred) = json::parse_deferring(signed_bytes, json::DEFAULT_MAX_DEPTH, &defer)?;
+
+    // The parsed part must be canonical too: re-encode it and compare with the
+    // signed bytes in which each deferred value is replaced by `null`.
+    let mut expected = Vec::with_capacity(signed_bytes.len());
+    let mut copied = 0;
+    for item in &deferred {
+        expected.extend_from_slice(&signed_bytes[copied..item.range.start]);
+        expected.extend_from_slice(b"null");
+        copied = item.range.end;
+    }
+    expected.extend_from_slice(&signed_bytes[copied..]);
+    let canonical = json::to_canonical(&value);
+    if canonical != expected {
+        let offset = canonical
+            .iter()
+            .zip(&expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(expected.len()));
+        return Err(ManifestError::NotCanonical { offset });
+    }
     let mut raw = BTreeMap::new();
     for item in deferred {
         let bytes: Arc<[u8]> = Arc::from(&signed_bytes[item.range]);
@@ -603,6 +635,12 @@ fn parse_entries_json(bytes: &[u8], field_path: &str) -> Result<EntryMap, FieldE
         path: field_path.to_owned(),
         reason: error.to_string(),
     })?;
+    if json::to_canonical(&value) != bytes {
+        return Err(FieldError {
+            path: field_path.to_owned(),
+            reason: "not in canonical form".to_owned(),
+        });
+    }
     let archive_path = field_path.strip_suffix(".entries").unwrap_or(field_path);
     match &value {
         Value::Object(object) => parse_entries_object(object, archive_path),

@@ -358,3 +358,81 @@ fn lazy_mode_verifies_signed_bundle() {
     };
     assert!(launch::check_bundle(dir.path(), &trust(&key), &options).is_ok());
 }
+
+/// Writes a bundle whose manifest is `text` with its signature replaced by a
+/// real signature over the bytes the verifier will treat as signed.
+fn write_resigned(root: &Path, key: &TestKey, text: &str) {
+    use base64::Engine as _;
+    let placeholder = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 256]);
+    let parts = manifest::split_signature(text.as_bytes()).unwrap();
+    let signature = key.sign_with(&RSA_PSS_SHA256, &parts.signed_bytes);
+    let signed = text.replace(
+        &placeholder,
+        &base64::engine::general_purpose::STANDARD.encode(signature),
+    );
+    write_bundle(root, key, FILES, signed.as_bytes());
+}
+
+fn both_modes_refuse(root: &Path, key: &TestKey) {
+    for mode in [Mode::Full, Mode::Lazy] {
+        let options = LaunchOptions {
+            mode,
+            threads: Some(1),
+        };
+        let reason = refusal(launch::check_bundle(root, &trust(key), &options));
+        assert!(reason.contains("canonical"), "{mode:?}: {reason}");
+    }
+}
+
+#[test]
+fn signed_non_canonical_manifest_refused_in_both_modes() {
+    let key = TestKey::new();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = sample_manifest(&key, FILES);
+    let mut text = String::from_utf8(manifest.encode_signed(&[0u8; 256])).unwrap();
+    text.insert(1, ' ');
+    write_resigned(dir.path(), &key, &text);
+    both_modes_refuse(dir.path(), &key);
+}
+
+#[test]
+fn signature_after_epoch_refused_in_both_modes() {
+    let key = TestKey::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = sample_manifest(&key, FILES);
+    manifest.source_date_epoch = Some(1_700_000_000);
+    let text = String::from_utf8(manifest.encode_signed(&[0u8; 256])).unwrap();
+    let start = text.find(",\"signature\":").unwrap();
+    let end = start + text[start..].find('}').unwrap() + 1;
+    let member = text[start..end].to_owned();
+    let mut moved = text.replacen(&member, "", 1);
+    let close = moved.rfind('}').unwrap();
+    moved.insert_str(close, &member);
+    // The signed bytes are unchanged, so only the canonical-position check can refuse it.
+    let signature = key.sign_with(&RSA_PSS_SHA256, &manifest.signed_bytes());
+    use base64::Engine as _;
+    let placeholder = base64::engine::general_purpose::STANDARD.encode([0u8; 256]);
+    let moved = moved.replace(
+        &placeholder,
+        &base64::engine::general_purpose::STANDARD.encode(signature),
+    );
+    write_bundle(dir.path(), &key, FILES, moved.as_bytes());
+    both_modes_refuse(dir.path(), &key);
+}
+
+#[test]
+fn signed_unsorted_entries_refused_when_read() {
+    // A trusted key signed an archive entry list that is not canonical: lazy
+    // mode defers the list, and refuses it when it is first parsed.
+    let raw = r#"{"b":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000","size":1,"type":"file"},"a":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000","size":1,"type":"file"}}"#;
+    let zeros = "0".repeat(64);
+    let signed = format!(
+        "{{\"archives\":{{\"app.asar\":{{\"entries\":{raw},\"header_sha256\":\"{zeros}\",\"header_size\":2}}}},\"files\":{{\"app.asar\":{{\"sha256\":\"{zeros}\",\"size\":1}}}},\"key_id\":\"sha256:{zeros}\",\"product\":{{\"name\":\"a\",\"version\":\"1\"}},\"schema_version\":1}}"
+    );
+    let parsed = manifest::parse_verified_deferring_entries(signed.as_bytes()).unwrap();
+    let error = parsed.archives["app.asar"]
+        .entries()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("canonical"), "{error}");
+}

@@ -208,7 +208,7 @@ fn optional_keys(paths: &[PathBuf]) -> Result<Option<TrustedKeys>, String> {
 
 fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path)
+    let (file, _) = crate::bundle::open_regular(path)
         .map_err(|error| format!("{}: failed to open: {error}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(limit as u64 + 1)

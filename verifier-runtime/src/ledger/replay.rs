@@ -165,7 +165,7 @@ impl Source {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
+        let (file, _) = crate::bundle::open_regular(path).map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut start = [0u8; FILE_HEADER.len()];
         let got = frame::read_full(&mut reader, &mut start).map_err(io)?;
@@ -219,7 +219,7 @@ impl Source {
                     // Only a fault with no valid frame after it is a torn tail. The rest
                     // of the file is read into memory, which only this error path does.
                     let mut rest = Vec::new();
-                    let mut file = File::open(path).map_err(io)?;
+                    let (mut file, _) = crate::bundle::open_regular(path).map_err(io)?;
                     file.seek(SeekFrom::Start(offset)).map_err(io)?;
                     file.read_to_end(&mut rest).map_err(io)?;
                     let location = Location::Offset(offset);

@@ -66,11 +66,20 @@ impl Ledger {
                 source,
             }
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io("open the ledger"))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        }
+        let file = options.open(path).map_err(io("open the ledger"))?;
+        let is_regular = file.metadata().map_err(io("inspect the ledger"))?.is_file();
+        if !is_regular {
+            let not_regular =
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(io("open the ledger")(not_regular));
+        }
 
         // Step 3: read and check every entry, cutting a torn tail.
         let (chain, end, recovery) = load(path, &file)?;
@@ -285,17 +294,14 @@ pub fn lock_path(path: &Path) -> PathBuf {
 
 fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
     let lock_path = lock_path(path);
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|source| LedgerError::Io {
-            path: lock_path.clone(),
-            action: "open the lock file",
-            source,
-        })?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    never_follow_or_block(&mut options);
+    let lock = options.open(&lock_path).map_err(|source| LedgerError::Io {
+        path: lock_path.clone(),
+        action: "open the lock file",
+        source,
+    })?;
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -346,7 +352,20 @@ fn create(path: &Path, project: &str) -> Result<(), LedgerError> {
     let mut bytes = FILE_HEADER.to_vec();
     bytes.extend_from_slice(&frame::encode(&genesis.to_canonical_json()));
 
-    let mut file = File::create(&temporary).map_err(io("create the temporary ledger file"))?;
+    // The writer lock is held, so a leftover temporary file is a crashed
+    // creation's, or something planted there: remove it (a symbolic link
+    // itself, never its target) and create the file exclusively.
+    match fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io("remove a leftover temporary ledger file")(error)),
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    never_follow_or_block(&mut options);
+    let mut file = options
+        .open(&temporary)
+        .map_err(io("create the temporary ledger file"))?;
     file.write_all(&bytes).map_err(io("write the new ledger"))?;
     file.sync_all().map_err(io("sync the new ledger"))?;
     drop(file);
@@ -354,6 +373,19 @@ fn create(path: &Path, project: &str) -> Result<(), LedgerError> {
     sync_parent_directory(path)?;
     tracing::debug!(path = %path.display(), project, "created a ledger");
     Ok(())
+}
+
+/// Makes `options` fail on a symbolic link in the last component and never
+/// block on a FIFO.
+fn never_follow_or_block(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        options.custom_flags(flags.bits() as i32);
+    }
+    #[cfg(not(unix))]
+    let _ = options;
 }
 
 fn sync_parent_directory(path: &Path) -> Result<(), LedgerError> {

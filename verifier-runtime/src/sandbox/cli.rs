@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{CacheConfig, CacheKey, MIB, PoolConfig, RunError, RunnerPool, Task};
-use crate::crypto::TrustedKeys;
 
 /// Exit status when the runner itself exited with a non-zero status.
 pub const EXIT_RUNNER_FAILED: u8 = 1;
@@ -68,20 +67,8 @@ pub fn run_command(args: RunArgs) -> ExitCode {
 type Failure = (u8, String);
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    // 1. Pin the trusted keys.
-    let mut trusted = TrustedKeys::new();
-    for value in &args.trust {
-        let text = match std::fs::read(value) {
-            Ok(bytes) => bytes,
-            Err(_) => value.as_bytes().to_vec(),
-        };
-        trusted.pin_text(&text).map_err(|error| {
-            (
-                EXIT_REFUSED,
-                format!("--trust {value}: not a PEM public key file or key id: {error}"),
-            )
-        })?;
-    }
+    // 1. Pin the trusted keys, exactly as `midcore-verify launch` does.
+    let trusted = crate::cli::load_trust(&args.trust).map_err(|message| (EXIT_REFUSED, message))?;
 
     // 2. Verify the manifest's signature against the pinned keys.
     let manifest = crate::launch::verify_manifest(&args.bundle, &trusted).map_err(|error| {

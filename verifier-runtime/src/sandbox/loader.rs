@@ -245,8 +245,7 @@ fn read_regular_file(
 
     // 2. Open it and make sure the handle refers to the file just inspected,
     //    so a swap for a link between the two steps is caught.
-    let file = fs::File::open(path).map_err(io_error)?;
-    let metadata = file.metadata().map_err(io_error)?;
+    let (file, metadata) = crate::bundle::open_regular_no_follow(path).map_err(io_error)?;
     if !same_file(&link_metadata, &metadata) || !metadata.is_file() {
         return Err(LoadError::NotRegularFile {
             runner: name.to_owned(),

@@ -54,8 +54,26 @@ pub fn probe_debug_endpoint(address: SocketAddr, timeout: Duration) -> Option<De
     let request =
         format!("GET /json/version HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
+    // Read in a loop with the timeout shrinking to the time left, so a peer
+    // that trickles bytes cannot stretch the probe past `timeout` in total.
     let mut response = Vec::new();
-    let _ = stream.take(MAX_RESPONSE_LEN).read_to_end(&mut response);
+    let mut buffer = [0u8; 4096];
+    while (response.len() as u64) < MAX_RESPONSE_LEN {
+        let Some(left) = timeout
+            .checked_sub(started.elapsed())
+            .filter(|left| !left.is_zero())
+        else {
+            break;
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => response.extend_from_slice(&buffer[..read]),
+        }
+    }
+    response.truncate(usize::try_from(MAX_RESPONSE_LEN).unwrap_or(usize::MAX));
     parse_version_response(&response)
 }
 
