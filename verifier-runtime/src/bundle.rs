@@ -142,7 +142,7 @@ fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
 /// Opens a regular file without following a symbolic link in its last
 /// component, and checks that what was opened is a regular file.
 pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
-    let file = open_no_follow(path).map_err(|error| {
+    let file = open_nonblocking(path, false).map_err(|error| {
         // ELOOP from O_NOFOLLOW means the last component is a symbolic link.
         if error.raw_os_error() == Some(40) && cfg!(target_os = "linux") {
             std::io::Error::new(
@@ -153,6 +153,11 @@ pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Me
             error
         }
     })?;
+    regular_file(file)
+}
+
+/// Returns the file with its metadata if it is a regular file.
+fn regular_file(file: File) -> std::io::Result<(File, std::fs::Metadata)> {
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
@@ -163,23 +168,23 @@ pub fn open_regular_no_follow(path: &Path) -> std::io::Result<(File, std::fs::Me
     Ok((file, metadata))
 }
 
+/// Opens `path` read-only without blocking on a FIFO, following a symbolic
+/// link in the last component only when `follow` is set.
 #[cfg(unix)]
-fn open_no_follow(path: &Path) -> std::io::Result<File> {
+fn open_nonblocking(path: &Path, follow: bool) -> std::io::Result<File> {
     use rustix::fs::{CWD, Mode, OFlags, openat};
-    let fd = openat(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-        Mode::empty(),
-    )?;
-    Ok(File::from(fd))
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    Ok(File::from(openat(CWD, path, flags, Mode::empty())?))
 }
 
 #[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    // NOTE: without O_NOFOLLOW, a link swapped in after the walk is followed here,
+fn open_nonblocking(path: &Path, follow: bool) -> std::io::Result<File> {
+    // NOTE: without O_NOFOLLOW, a link swapped in after this check is followed,
     // so the identity check against the walk's metadata is the only guard on this platform.
-    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+    if !follow && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "is a symbolic link",
@@ -192,26 +197,7 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
 /// paths a user names on the command line. FIFOs, devices and folders are
 /// rejected without blocking.
 pub fn open_regular(path: &Path) -> std::io::Result<(File, std::fs::Metadata)> {
-    #[cfg(unix)]
-    let file = {
-        use rustix::fs::{CWD, Mode, OFlags, openat};
-        File::from(openat(
-            CWD,
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-        )?)
-    };
-    #[cfg(not(unix))]
-    let file = File::open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    Ok((file, metadata))
+    regular_file(open_nonblocking(path, true)?)
 }
 
 /// Reads a whole regular file (no symlink in the last component) of at most `limit` bytes.

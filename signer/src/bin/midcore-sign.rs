@@ -96,7 +96,7 @@ enum KeyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    midcore_verifier::cli::init_logging(cli.log.as_deref());
     let ci = CiReporter::from_env();
     let result = match cli.command {
         Command::Keygen(args) => keygen(&args),
@@ -112,19 +112,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(filter: Option<&str>) {
-    let filter = filter
-        .map(str::to_owned)
-        .or_else(|| std::env::var("MIDCORE_LOG").ok())
-        .unwrap_or_else(|| "warn".to_owned());
-    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn keygen(args: &KeygenArgs) -> Result<()> {
