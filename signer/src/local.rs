@@ -81,7 +81,13 @@ impl LocalKey {
             ))
         })?;
         let key_pair = KeyPair::from_pkcs8(&der)
-            .map_err(|e| invalid(format!("not a valid PKCS#8 RSA private key ({e})")))?;
+            .map_err(|e| match e.description_() {
+                "TooSmall" => invalid(format!(
+                    "RSA keys smaller than {MIN_RSA_BITS} bits are not accepted; make a new key with `midcore-sign keygen`"
+                )),
+                "TooLarge" => invalid(format!("RSA keys larger than {MAX_RSA_BITS} bits are not accepted")),
+                _ => invalid(format!("not a valid PKCS#8 RSA private key ({e})")),
+            })?;
         Self::from_key_pair(path.to_owned(), key_pair).map_err(invalid)
     }
 

@@ -884,3 +884,33 @@ fn non_utf8_name_refused_as_unexpected() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["drift"][0]["kind"], "unexpected", "{report}");
 }
+
+#[test]
+fn small_private_key_refused_by_signer() {
+    let dir = tempfile::tempdir().unwrap();
+    let private_key = dir.path().join("k1024.pem");
+    let status = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+        ])
+        .arg(&private_key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bundle = dir.path().join("resources");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("main.js"), b"x").unwrap();
+    let output = sign(&bundle, &private_key);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("smaller than 2048 bits"),
+        "{}",
+        text(&output)
+    );
+    assert!(!bundle.join("build").exists());
+}
