@@ -96,7 +96,7 @@ pub enum JsonError {
     Syntax {
         /// Byte offset into the input.
         offset: usize,
-        /// What was expected or found.
+        /// Description of what was expected or found.
         reason: &'static str,
     },
     /// An object repeats a key.
@@ -590,7 +590,7 @@ pub struct FieldError {
 }
 
 /// Typed, strict access to an object's fields: every field must be taken
-/// exactly once, and [`Fields::finish`] rejects any field nobody took.
+/// exactly once, and [`Fields::finish`] rejects any field left untaken.
 pub struct Fields<'a> {
     object: &'a Object,
     path: String,

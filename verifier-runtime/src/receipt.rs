@@ -64,7 +64,7 @@ pub enum ReceiptError {
     InvalidField {
         /// Name of the field.
         field: String,
-        /// What is wrong with it.
+        /// Reason the field is rejected.
         reason: String,
     },
     /// The receipt names a key id that is not pinned.
