@@ -85,7 +85,7 @@ pub enum ReceiptError {
     BadSignature {
         /// Receipt id.
         id: String,
-        /// Why verification failed.
+        /// Reason verification failed.
         #[source]
         source: SignatureError,
     },

@@ -35,10 +35,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct KeygenArgs {
-    /// Where to write the PKCS#8 private key (created with mode 0600; never overwritten).
+    /// Output path of the PKCS#8 private key, created with mode 0600 and never overwritten.
     #[arg(long, value_name = "FILE")]
     private: PathBuf,
-    /// Where to write the public key (SubjectPublicKeyInfo PEM), the file the verifier pins.
+    /// Output path of the public key (SubjectPublicKeyInfo PEM), the file the verifier pins.
     #[arg(long, value_name = "FILE")]
     public: PathBuf,
     /// RSA modulus size in bits: 2048, 3072, 4096 or 8192.
@@ -59,7 +59,7 @@ struct KeyArgs {
 
 #[derive(Debug, Args)]
 struct SignArgs {
-    /// Folder that holds the packaged app (for Electron, `resources/`).
+    /// Folder that contains the packaged app (for Electron, `resources/`).
     bundle: PathBuf,
     #[command(flatten)]
     key: KeyArgs,

@@ -18,10 +18,10 @@ pub const RECEIPT_KIND: &str = "receipt";
 /// Ledger format version recorded in the first entry.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// Longest kind accepted, in bytes.
+/// Maximum length of a kind, in bytes.
 pub const MAX_KIND_LEN: usize = 64;
 
-/// Longest project id accepted, in bytes.
+/// Maximum length of a project id, in bytes.
 pub const MAX_PROJECT_LEN: usize = 256;
 
 /// The part of the audit trail an entry belongs to.

@@ -17,7 +17,7 @@ pub const RUNNERS_DIR: &str = "local-compute/runners";
 /// Largest sidecar file read; a sidecar is a small JSON envelope.
 const MAX_SIDECAR_BYTES: u64 = 64 * 1024;
 
-/// Longest runner name accepted.
+/// Maximum length of a runner name, in bytes.
 const MAX_NAME_LEN: usize = 64;
 
 /// The manifest path of runner `name`: `local-compute/runners/NAME.wasm`.

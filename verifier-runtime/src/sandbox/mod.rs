@@ -34,7 +34,7 @@ pub use pool::{PendingRun, PoolConfig, RunOutput, Runner, RunnerPool, Task};
 
 use crate::crypto::KeyId;
 
-/// Why a runner was not loaded. Every variant names the runner.
+/// Reason a runner was not loaded. Every variant names the runner.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
@@ -135,7 +135,7 @@ impl LoadError {
     }
 }
 
-/// Why a run did not produce output. Every variant names the runner.
+/// Reason a run did not produce output. Every variant names the runner.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -159,7 +159,7 @@ pub enum RunError {
     WorkerLost { runner: String },
 }
 
-/// Why a pool could not be built.
+/// Reason a pool could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {

@@ -275,7 +275,7 @@ impl RunnerPool {
     }
 
     /// Queues `task` for `runner` without waiting for a free worker. Fails with
-    /// [`RunError::QueueFull`] when the queue holds its capacity already, so
+    /// [`RunError::QueueFull`] when the queue is already full, so
     /// the caller can slow down or shed load.
     pub fn submit(&self, runner: &Runner, task: Task) -> Result<PendingRun, RunError> {
         let Some(queue) = &self.queue else {
