@@ -124,13 +124,11 @@ impl LocalKey {
         })
     }
 
-    /// Writes the private key (PKCS#8 PEM, mode 0600 on Unix, created new) and
-    /// the public key (SPKI PEM). Refuses to overwrite an existing private key.
+    /// Writes the private key (PKCS#8 PEM, mode 0600 on Unix) and the public
+    /// key (SPKI PEM). Both files are created new: an existing file at either
+    /// path is an error, and a failure removes whatever this call created, so
+    /// the two files are written together or not at all.
     pub fn write(&self, private_path: &Path, public_path: &Path) -> Result<(), LocalKeyError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| LocalKeyError::Io { path, source }
-        };
         let pkcs8: Pkcs8V1Der<'static> =
             self.key_pair
                 .as_der()
@@ -138,22 +136,62 @@ impl LocalKey {
                     path: private_path.to_owned(),
                     reason: "aws-lc failed to encode the key as PKCS#8".to_owned(),
                 })?;
-        let pem = encode_pem(PEM_PRIVATE_LABEL, pkcs8.as_ref());
+        let private_pem = encode_pem(PEM_PRIVATE_LABEL, pkcs8.as_ref());
+        let public_pem = self.public_key.to_pem();
 
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+        let private_file = create_new(private_path, 0o600)?;
+        let public_file = match create_new(public_path, 0o644) {
+            Ok(file) => file,
+            Err(error) => {
+                drop(private_file);
+                let _ = std::fs::remove_file(private_path);
+                return Err(error);
+            }
+        };
+        let written = write_and_sync(private_file, private_path, private_pem.as_bytes())
+            .and_then(|()| write_and_sync(public_file, public_path, public_pem.as_bytes()));
+        if written.is_err() {
+            let _ = std::fs::remove_file(private_path);
+            let _ = std::fs::remove_file(public_path);
         }
-        let mut file = options.open(private_path).map_err(io(private_path))?;
-        file.write_all(pem.as_bytes()).map_err(io(private_path))?;
-        file.sync_all().map_err(io(private_path))?;
-
-        std::fs::write(public_path, self.public_key.to_pem()).map_err(io(public_path))?;
-        Ok(())
+        written
     }
+}
+
+/// Creates `path`, failing if anything already exists there; `mode` applies on Unix.
+fn create_new(path: &Path, mode: u32) -> Result<std::fs::File, LocalKeyError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path).map_err(|source| {
+        let exists = source.kind() == std::io::ErrorKind::AlreadyExists;
+        LocalKeyError::Io {
+            path: path.to_owned(),
+            source: if exists {
+                std::io::Error::new(
+                    source.kind(),
+                    "the file already exists and is never overwritten; choose another path or remove it first",
+                )
+            } else {
+                source
+            },
+        }
+    })
+}
+
+fn write_and_sync(mut file: std::fs::File, path: &Path, bytes: &[u8]) -> Result<(), LocalKeyError> {
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| LocalKeyError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 impl SigningBackend for LocalKey {

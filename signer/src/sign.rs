@@ -68,6 +68,11 @@ pub enum SignBundleError {
         /// Why, and what to do.
         reason: String,
     },
+    /// The bundle folder contains no file to cover.
+    #[error(
+        "the bundle has no files to sign; pass the folder that holds the packaged app (for Electron, its resources/ folder)"
+    )]
+    Empty,
     /// An ASAR archive is malformed or hostile.
     #[error(transparent)]
     Archive(#[from] midcore_verifier::asar::AsarError),
@@ -131,6 +136,25 @@ pub fn sign_bundle(
                 "differs from {first} only in letter case; Windows and macOS would treat them as one file; rename one"
             ),
         ));
+    }
+
+    if sizes.is_empty() {
+        return Err(SignBundleError::Empty);
+    }
+    // A sidecar is rewritten only beside its module, so one without a module
+    // would be signed as an ordinary file and vouch for a module that is gone.
+    for path in sizes.keys() {
+        if let Some(module) = path.strip_suffix(SIDECAR_SUFFIX)
+            && module.ends_with(".wasm")
+            && !sizes.contains_key(module)
+        {
+            return Err(unsupported(
+                path,
+                format!(
+                    "a WASM sidecar whose module {module} is missing; delete the stale sidecar or restore the module"
+                ),
+            ));
+        }
     }
 
     // Step 2: sign every WASM module, reading each once and signing exactly those bytes.
