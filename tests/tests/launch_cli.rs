@@ -488,6 +488,92 @@ fn usage_and_io_errors_exit_two() {
 }
 
 #[test]
+fn invalid_options_exit_two() {
+    let signed = signed_bundle("packthis.asar");
+    for (extra, expected) in [
+        (&["--threads", "0"][..], "--threads"),
+        (&["--log", "nonsense==="][..], "not a valid log filter"),
+    ] {
+        let output = launch(&signed, extra);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        assert!(text(&output).contains(expected), "{}", text(&output));
+    }
+}
+
+#[test]
+fn json_io_error_prints_object() {
+    let any_key = format!("sha256:{}", "00".repeat(32));
+    let output = run(
+        "midcore-verify",
+        &[
+            "launch",
+            "/nonexistent/bundle",
+            "--trust",
+            &any_key,
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["verdict"].is_null(), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/bundle"),
+        "{report}"
+    );
+}
+
+#[test]
+fn lazy_mode_rejects_command() {
+    let signed = signed_bundle("packthis.asar");
+    let output = launch(
+        &signed,
+        &["--mode", "lazy", "--", "sh", "-c", "echo shell-started"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(!text(&output).contains("shell-started"));
+    assert!(
+        text(&output).contains("--mode lazy cannot guard a COMMAND"),
+        "{}",
+        text(&output)
+    );
+
+    let lazy = launch(&signed, &["--mode", "lazy"]);
+    assert_eq!(lazy.status.code(), Some(0), "{}", text(&lazy));
+    assert!(
+        text(&lazy).contains("packed ASAR entries and runner modules were not hashed"),
+        "{}",
+        text(&lazy)
+    );
+}
+
+#[test]
+fn command_stdout_carries_no_report() {
+    let signed = signed_bundle("packthis.asar");
+    let output = launch(&signed, &["--json", "--", "sh", "-c", "echo shell-started"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "shell-started\n");
+    let report: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert_eq!(report["verdict"], "verified");
+}
+
+#[test]
+fn drift_report_says_what_to_do() {
+    let signed = signed_bundle("packthis.asar");
+    std::fs::write(signed.bundle.join("extra.txt"), b"added\n").unwrap();
+    let output = launch(&signed, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("unexpected: extra.txt"), "{stdout}");
+    assert!(
+        stdout.contains("reinstall the app from a trusted release"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn wasm_command_checks_sidecar_and_manifest() {
     let signed = signed_bundle("packthis.asar");
     let module = signed.bundle.join("local-compute/runners/echo.wasm");
@@ -616,6 +702,87 @@ fn keygen_writes_private_key_mode_0600() {
         "{}",
         text(&small)
     );
+}
+
+#[test]
+fn sign_rejects_empty_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private_key, _) = keygen(dir.path());
+    let bundle = dir.path().join("resources");
+    std::fs::create_dir_all(bundle.join("empty-folder")).unwrap();
+    let output = sign(&bundle, &private_key);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("the bundle has no files to sign"),
+        "{}",
+        text(&output)
+    );
+    assert!(!bundle.join("build").exists());
+}
+
+#[test]
+fn sign_rejects_sidecar_without_module() {
+    let signed = signed_bundle("packthis.asar");
+    std::fs::remove_file(signed.bundle.join("local-compute/runners/echo.wasm")).unwrap();
+    let manifest_before = std::fs::read(signed.bundle.join("build/integrity.json")).unwrap();
+    let output = sign(&signed.bundle, &signed.private_key);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("local-compute/runners/echo.wasm.sig"),
+        "{message}"
+    );
+    assert!(message.contains("delete the stale sidecar"), "{message}");
+    assert_eq!(
+        std::fs::read(signed.bundle.join("build/integrity.json")).unwrap(),
+        manifest_before
+    );
+}
+
+#[test]
+fn keygen_never_overwrites_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public_key) = keygen(dir.path());
+    let pinned = std::fs::read(&public_key).unwrap();
+    let new_private = dir.path().join("new.key.pem");
+    let output = run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            new_private.to_str().unwrap(),
+            "--public",
+            public_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(std::fs::read(&public_key).unwrap(), pinned);
+    assert!(!new_private.exists(), "keygen left a private key behind");
+    let message = text(&output);
+    assert!(message.contains("already exists"), "{message}");
+    assert_eq!(message.matches("already exists").count(), 1, "{message}");
+}
+
+#[test]
+fn keygen_failure_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let private_key = dir.path().join("k.pem");
+    let public_key = dir.path().join("missing-folder/k.pub.pem");
+    let output = run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            private_key.to_str().unwrap(),
+            "--public",
+            public_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(!private_key.exists(), "keygen left a private key behind");
+    let message = text(&output);
+    assert!(message.contains("missing-folder"), "{message}");
+    assert_eq!(message.matches("(os error 2)").count(), 1, "{message}");
 }
 
 #[test]

@@ -24,17 +24,26 @@ const MAX_MODULE_LEN: u64 = 1024 * 1024 * 1024;
 const MAX_TRUST_FILE_LEN: u64 = 64 * 1024;
 
 /// Sets up `tracing` output on stderr, filtered by `filter` or `MIDCORE_LOG` (default `warn`).
-pub fn init_logging(filter: Option<&str>) {
-    let filter = filter
-        .map(str::to_owned)
-        .or_else(|| std::env::var("MIDCORE_LOG").ok())
-        .unwrap_or_else(|| "warn".to_owned());
-    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+///
+/// Returns an error naming the option or variable when the filter does not parse.
+pub fn init_logging(filter: Option<&str>) -> Result<(), String> {
+    let (source, filter) = match (filter, std::env::var("MIDCORE_LOG")) {
+        (Some(filter), _) => ("--log", filter.to_owned()),
+        (None, Ok(filter)) => ("MIDCORE_LOG", filter),
+        (None, Err(_)) => ("the default", "warn".to_owned()),
+    };
+    let env_filter = tracing_subscriber::EnvFilter::builder()
+        .parse(&filter)
+        .map_err(|e| {
+            format!(
+                "{source} {filter:?} is not a valid log filter ({e}); use a level such as warn, info or debug, or target=level pairs"
+            )
+        })?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr)
         .try_init();
+    Ok(())
 }
 
 /// Check mode on the command line.
@@ -63,16 +72,17 @@ pub struct LaunchArgs {
     /// Report problems but exit 0 and run COMMAND anyway. Never use in production.
     #[arg(long)]
     pub development: bool,
-    /// Hashing threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Hashing threads, at least 1 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Audit ledger that receives a `system` evidence entry when the bundle is refused.
     #[arg(long, value_name = "LEDGER", requires = "project")]
     pub ledger: Option<PathBuf>,
     /// Project id of the ledger (with --ledger).
     #[arg(long, value_name = "ID", requires = "ledger")]
     pub project: Option<String>,
-    /// Command to execute after a verified result (the verifier replaces itself with it on Unix).
+    /// Command to execute after a verified result (the verifier replaces itself with it on Unix,
+    /// so the exit status is then the command's own). The report goes to stderr. Needs --mode full.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -112,29 +122,62 @@ fn error_exit(message: &str) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
+/// Reports an error that stopped `launch` before a verdict; with `--json` also as one object on stdout.
+fn launch_error_exit(message: &str, json: bool) -> ExitCode {
+    if json {
+        let value = serde_json::json!({ "verdict": null, "error": message });
+        let _ = writeln!(std::io::stdout().lock(), "{value}");
+    }
+    error_exit(message)
+}
+
 /// Runs `midcore-verify launch`.
 pub fn launch(args: LaunchArgs) -> ExitCode {
+    if matches!(args.mode, ModeArg::Lazy) && !args.command.is_empty() {
+        return launch_error_exit(
+            "--mode lazy cannot guard a COMMAND: lazy mode checks packed ASAR entries and runner \
+             modules only when they are read through the verifier's library, and a command started \
+             afterwards reads them on its own; use --mode full, or embed the library and read \
+             through it",
+            args.json,
+        );
+    }
     let trusted = match load_trust(&args.trust) {
         Ok(trusted) => trusted,
-        Err(message) => return error_exit(&message),
+        Err(message) => return launch_error_exit(&message, args.json),
     };
     let options = LaunchOptions {
         mode: match args.mode {
             ModeArg::Full => Mode::Full,
             ModeArg::Lazy => Mode::Lazy,
         },
-        threads: args.threads,
+        threads: args.threads.map(usize::from),
     };
 
     let report = match launch::check_bundle(&args.bundle, &trusted, &options) {
         Ok(verified) => verified.report().clone(),
         Err(LaunchError::Refused(report)) => *report,
         Err(LaunchError::Io(error)) => {
-            return error_exit(&format!("{error}; no verdict was reached"));
+            return launch_error_exit(&format!("{error}; no verdict was reached"), args.json);
         }
     };
 
-    print_report(&args.bundle, &report, args.json);
+    // With a COMMAND the report goes to stderr, so the command's stdout carries only its own output.
+    if args.command.is_empty() {
+        print_report(
+            &mut std::io::stdout().lock(),
+            &args.bundle,
+            &report,
+            args.json,
+        );
+    } else {
+        print_report(
+            &mut std::io::stderr().lock(),
+            &args.bundle,
+            &report,
+            args.json,
+        );
+    }
     let verified = report.verdict == Verdict::Verified;
     if !verified {
         annotate_refusal(&args.bundle, &report, args.development);
@@ -198,8 +241,7 @@ fn record_refusal(ledger_path: &Path, project: &str, bundle: &Path, report: &Lau
     }
 }
 
-fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
-    let mut stdout = std::io::stdout().lock();
+fn print_report(stdout: &mut dyn Write, bundle: &Path, report: &LaunchReport, json: bool) {
     if json {
         let value = report_json(report);
         let _ = writeln!(stdout, "{value}");
@@ -220,6 +262,12 @@ fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
                 report.bytes_hashed,
                 report.duration_ms
             );
+            if report.mode == Mode::Lazy {
+                let _ = writeln!(
+                    stdout,
+                    "  packed ASAR entries and runner modules were not hashed: they are checked when read through the verifier's library"
+                );
+            }
         }
         Verdict::Refused => {
             let _ = writeln!(
@@ -233,6 +281,12 @@ fn print_report(bundle: &Path, report: &LaunchReport, json: bool) {
             }
             for drift in &report.drift {
                 let _ = writeln!(stdout, "  {drift}");
+            }
+            if !report.drift.is_empty() {
+                let _ = writeln!(
+                    stdout,
+                    "  the files above changed after the bundle was signed: reinstall the app from a trusted release, or, if the change is intended, sign the bundle again"
+                );
             }
         }
     }

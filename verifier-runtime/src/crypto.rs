@@ -342,7 +342,7 @@ impl PublicKey {
 pub enum TrustError {
     /// The key's fingerprint is not pinned.
     #[error(
-        "key {key_id} is not trusted: pin it with --trust (a public-key PEM or its key id) or add it to the embedding application's trust set"
+        "key {key_id} is not trusted: it is not among the pinned keys. A key that arrives with the data proves nothing, so pin it (--trust with its PEM or key id, or the embedding application's trust set) only after the release owner confirms this key id through another channel"
     )]
     Untrusted {
         /// Id of the rejected key.

@@ -360,6 +360,17 @@ pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
             len: bytes.len() as u64,
         });
     }
+    // A canonical manifest is one line that starts with `{`. Name the first
+    // byte that breaks that shape, so a replaced or reformatted file is
+    // reported as such rather than as a missing signature.
+    if !bytes.starts_with(b"{") {
+        return Err(ManifestError::NotCanonical { offset: 0 });
+    }
+    if let Some(line_end) = bytes.iter().position(|&b| b == b'\n')
+        && line_end + 1 != bytes.len()
+    {
+        return Err(ManifestError::NotCanonical { offset: line_end });
+    }
     let body = bytes
         .strip_suffix(b"\n")
         .ok_or_else(|| invalid("the file does not end with a line feed"))?;

@@ -218,6 +218,32 @@ fn non_canonical_manifest_refused() {
 }
 
 #[test]
+fn replaced_or_reformatted_manifest_named_as_such() {
+    let key = TestKey::new();
+    let manifest = sample_manifest(&key, FILES);
+    let encoded = manifest.encode_signed(&key.sign_with(&RSA_PSS_SHA256, &manifest.signed_bytes()));
+    let text = String::from_utf8(encoded).unwrap();
+    let pretty = text.replacen("{\"archives\"", "{\n  \"archives\"", 1);
+    let cases: [(&[u8], usize); 3] = [(b"garbage\n", 0), (b"", 0), (pretty.as_bytes(), 1)];
+    for (bytes, offset) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), &key, FILES, bytes);
+        let reason = refusal(launch::check_bundle(
+            dir.path(),
+            &trust(&key),
+            &LaunchOptions::default(),
+        ));
+        assert!(
+            reason.contains(&format!(
+                "not in canonical form (first difference at byte {offset})"
+            )),
+            "{reason}"
+        );
+        assert!(!reason.contains("signature"), "{reason}");
+    }
+}
+
+#[test]
 fn duplicate_key_manifest_refused() {
     let key = TestKey::new();
     let manifest = sample_manifest(&key, FILES);

@@ -38,7 +38,7 @@ struct KeygenArgs {
     /// Output path of the PKCS#8 private key, created with mode 0600 and never overwritten.
     #[arg(long, value_name = "FILE")]
     private: PathBuf,
-    /// Output path of the public key (SubjectPublicKeyInfo PEM), the file the verifier pins.
+    /// Output path of the public key (SubjectPublicKeyInfo PEM), the file the verifier pins; never overwritten.
     #[arg(long, value_name = "FILE")]
     public: PathBuf,
     /// RSA modulus size in bits: 2048, 3072, 4096 or 8192.
@@ -96,7 +96,10 @@ enum KeyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    midcore_verifier::cli::init_logging(cli.log.as_deref());
+    if let Err(message) = midcore_verifier::cli::init_logging(cli.log.as_deref()) {
+        eprintln!("midcore-sign: error: {message}");
+        return ExitCode::from(2);
+    }
     let ci = CiReporter::from_env();
     let result = match cli.command {
         Command::Keygen(args) => keygen(&args),
@@ -107,11 +110,31 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("midcore-sign: error: {error:#}");
-            ci.error(&format!("midcore-sign: {error:#}"), None);
+            let message = error_message(&error);
+            eprintln!("midcore-sign: error: {message}");
+            ci.error(&format!("midcore-sign: {message}"), None);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Formats `count` with the singular or plural noun.
+fn counted(count: u64, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
+/// Joins an error and its causes with `: `, leaving out a cause whose text the
+/// message already ends with (several error types repeat their source in their own text).
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn keygen(args: &KeygenArgs) -> Result<()> {
@@ -149,12 +172,12 @@ fn sign(args: &SignArgs, ci: &CiReporter) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "signed {}: {} files ({} bytes, {} archives, {} sidecars) with key {} ({}) in {} ms",
+            "signed {}: {} ({}, {}, {}) with key {} ({}) in {} ms",
             args.bundle.display(),
-            report.files,
-            report.bytes,
-            report.archives,
-            report.sidecars,
+            counted(report.files as u64, "file", "files"),
+            counted(report.bytes, "byte", "bytes"),
+            counted(report.archives as u64, "archive", "archives"),
+            counted(report.sidecars as u64, "sidecar", "sidecars"),
             report.key_id,
             report.key,
             report.duration_ms

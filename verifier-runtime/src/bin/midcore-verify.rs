@@ -30,14 +30,24 @@ enum Command {
     Ledger(LedgerCommand),
     /// Look for debugger, inspector and code-loading switches in a running process.
     TamperCheck(TamperCheckArgs),
-    /// Verify the bundle, load one signed runner and answer a request from stdin on stdout.
+    /// Check the manifest signature and one runner against it, then run the runner on stdin.
     #[cfg(feature = "sandbox")]
     Run(midcore_verifier::sandbox::cli::RunArgs),
+    /// Stands in for `run` in builds without the runner sandbox, so the error names the fix.
+    #[cfg(not(feature = "sandbox"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ignored: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging(cli.log.as_deref());
+    if let Err(message) = cli::init_logging(cli.log.as_deref()) {
+        eprintln!("midcore-verify: error: {message}");
+        return ExitCode::from(cli::EXIT_ERROR);
+    }
     match cli.command {
         Command::Launch(args) => cli::launch(args),
         Command::Wasm(args) => cli::wasm(args),
@@ -45,5 +55,12 @@ fn main() -> ExitCode {
         Command::TamperCheck(args) => args.run(),
         #[cfg(feature = "sandbox")]
         Command::Run(args) => midcore_verifier::sandbox::cli::run_command(args),
+        #[cfg(not(feature = "sandbox"))]
+        Command::Run { .. } => {
+            eprintln!(
+                "midcore-verify: error: this build has no runner sandbox; rebuild with: cargo build --release --locked -p midcore-verifier --features sandbox"
+            );
+            ExitCode::from(cli::EXIT_ERROR)
+        }
     }
 }
