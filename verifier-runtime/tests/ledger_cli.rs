@@ -431,7 +431,7 @@ fn verify_requires_receipt_key() {
 }
 
 #[test]
-fn key_id_pem_required_for_receipt_key() {
+fn key_id_for_receipt_key_exits_2() {
     let fixture = Fixture::new();
     let key_id_file = fixture.dir.path().join("key-id.txt");
     std::fs::write(&key_id_file, fixture.key.public_key().key_id().to_string())
@@ -443,10 +443,53 @@ fn key_id_pem_required_for_receipt_key() {
         "--receipt-key",
         path_str(&key_id_file),
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("--receipt-key takes a public-key PEM file"),
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn missing_ledger_exits_2() {
+    let fixture = Fixture::new();
+    let missing = fixture.dir.path().join("no-such.ledger");
+    let output = fixture.verify(&missing);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no-such.ledger: failed to read"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_receipt_key_file_exits_2() {
+    let fixture = Fixture::new();
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &fixture.key,
+    );
+    let missing_key = fixture.dir.path().join("no-such-key.pem");
+    let output = run(&[
+        "ledger",
+        "append",
+        path_str(&fixture.ledger()),
+        "--project",
+        PROJECT,
+        "--tenant",
+        TENANT,
+        "--receipt",
+        path_str(&receipt),
+        "--receipt-key",
+        path_str(&missing_key),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no-such-key.pem: failed to open"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!fixture.ledger().exists());
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{Ledger, Month, MonthlyReport, ReplaySummary, SourceFormat};
+use super::{Ledger, LedgerError, Month, MonthlyReport, ReplayError, ReplaySummary, SourceFormat};
 use crate::crypto::{PublicKey, TrustedKeys};
 use crate::json::{self, Value};
 use crate::receipt::Receipt;
@@ -13,7 +13,7 @@ use crate::receipt::Receipt;
 pub enum LedgerCommand {
     /// Replay a ledger or export end to end: links, sequence numbers, entry
     /// hashes, duplicates, tenant and every receipt signature. On failure,
-    /// names the first bad entry. Exit 0 if valid, 1 if not.
+    /// names the first bad entry. Exit 0 if valid, 1 if not, 2 on a usage or I/O error.
     Verify {
         /// The ledger file, or an export written by `ledger export`.
         ledger: PathBuf,
@@ -68,33 +68,76 @@ pub enum LedgerCommand {
     },
 }
 
+/// Failure of a ledger command: the message and the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Builds the failure for a usage or I/O problem before any verdict on the ledger or receipt (exit 2).
+    fn usage(message: String) -> Self {
+        Self {
+            code: crate::cli::EXIT_ERROR,
+            message,
+        }
+    }
+
+    /// Builds the failure for a rejected ledger, export or receipt (exit 1).
+    fn rejected(message: String) -> Self {
+        Self {
+            code: crate::cli::EXIT_REFUSED,
+            message,
+        }
+    }
+}
+
+impl From<ReplayError> for Failure {
+    fn from(error: ReplayError) -> Self {
+        match error {
+            ReplayError::Io { .. } => Self::usage(error.to_string()),
+            _ => Self::rejected(error.to_string()),
+        }
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Io { .. } | LedgerError::Locked { .. } => Self::usage(error.to_string()),
+            _ => Self::rejected(error.to_string()),
+        }
+    }
+}
+
 impl LedgerCommand {
-    /// Runs the subcommand: exit 0 on success, 1 on a rejection or failure (with the reason on stderr).
+    /// Runs the subcommand: exit 0 on success, 1 when a ledger, export or
+    /// receipt is rejected, 2 on a usage or I/O error (reason on stderr).
     pub fn run(self) -> ExitCode {
         match self.execute() {
             Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(1)
+            Err(failure) => {
+                eprintln!("midcore-verify: error: {}", failure.message);
+                ExitCode::from(failure.code)
             }
         }
     }
 
-    fn execute(self) -> Result<(), String> {
+    fn execute(self) -> Result<(), Failure> {
         match self {
             LedgerCommand::Verify {
                 ledger,
                 receipt_keys,
                 json,
             } => {
-                let keys = load_receipt_keys(&receipt_keys)?;
+                let keys = load_receipt_keys(&receipt_keys).map_err(Failure::usage)?;
                 let summary = match super::replay(&ledger, Some(&keys), &mut |_| {}) {
                     Ok(summary) => summary,
                     Err(error) => {
                         if json {
                             println!("{}", String::from_utf8_lossy(&failure_json(&error)));
                         }
-                        return Err(error.to_string());
+                        return Err(error.into());
                     }
                 };
                 if json {
@@ -110,9 +153,8 @@ impl LedgerCommand {
                 receipt_keys,
                 json,
             } => {
-                let keys = optional_keys(&receipt_keys)?;
-                let report = MonthlyReport::build(&ledger, month, keys.as_ref())
-                    .map_err(|error| error.to_string())?;
+                let keys = optional_keys(&receipt_keys).map_err(Failure::usage)?;
+                let report = MonthlyReport::build(&ledger, month, keys.as_ref())?;
                 if json {
                     println!("{}", String::from_utf8_lossy(&report.to_json()));
                 } else {
@@ -125,9 +167,8 @@ impl LedgerCommand {
                 out,
                 receipt_keys,
             } => {
-                let keys = optional_keys(&receipt_keys)?;
-                let summary = super::export(&ledger, &out, keys.as_ref())
-                    .map_err(|error| error.to_string())?;
+                let keys = optional_keys(&receipt_keys).map_err(Failure::usage)?;
+                let summary = super::export(&ledger, &out, keys.as_ref())?;
                 println!(
                     "exported {} entries of project {} to {} (head {})",
                     summary.entries,
@@ -151,22 +192,34 @@ impl LedgerCommand {
             } => {
                 // Verify the receipt before touching the ledger, so a rejected
                 // receipt never creates or recovers a file.
-                let keys = load_receipt_keys(&receipt_keys)?;
-                let receipt_json = read_limited(&receipt, crate::receipt::MAX_RECEIPT_LEN)?;
+                let keys = load_receipt_keys(&receipt_keys).map_err(Failure::usage)?;
+                let receipt_json = read_limited(&receipt, crate::receipt::MAX_RECEIPT_LEN)
+                    .map_err(Failure::usage)?;
                 let verified = Receipt::parse(&receipt_json)
                     .and_then(|parsed| parsed.verify(&keys))
-                    .map_err(|error| format!("{}: receipt rejected: {error}", receipt.display()))?;
-                let mut opened =
-                    Ledger::open(&ledger, &project).map_err(|error| error.to_string())?;
+                    .map_err(|error| {
+                        Failure::rejected(format!(
+                            "{}: receipt rejected: {error}",
+                            receipt.display()
+                        ))
+                    })?;
+                let mut opened = Ledger::open(&ledger, &project)?;
                 if let Some(recovery) = opened.recovery() {
                     eprintln!(
                         "warning: cut a torn tail of {} bytes at byte offset {} (an interrupted append)",
                         recovery.bytes_cut, recovery.offset
                     );
                 }
-                let appended = opened
-                    .append_verified_receipt(&tenant, &verified)
-                    .map_err(|error| format!("{}: {error}", receipt.display()))?;
+                let appended =
+                    opened
+                        .append_verified_receipt(&tenant, &verified)
+                        .map_err(|error| {
+                            let failure = Failure::from(error);
+                            Failure {
+                                message: format!("{}: {}", receipt.display(), failure.message),
+                                ..failure
+                            }
+                        })?;
                 println!(
                     "appended entry {} (hash {})",
                     appended.seq,

@@ -304,6 +304,7 @@ fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
     })?;
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
+    let mut announced = false;
     loop {
         match lock.try_lock() {
             Ok(()) => return Ok(lock),
@@ -321,6 +322,14 @@ fn acquire_lock(path: &Path, timeout: Duration) -> Result<File, LedgerError> {
                 path: lock_path,
                 waited: timeout,
             });
+        }
+        if !announced && started.elapsed() >= Duration::from_millis(500) {
+            announced = true;
+            tracing::warn!(
+                lock = %lock_path.display(),
+                timeout_ms = timeout.as_millis(),
+                "waiting for another process to release the ledger's writer lock"
+            );
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));

@@ -33,7 +33,7 @@ impl TamperCheckArgs {
         let report = match super::check_process(self.pid) {
             Ok(report) => report,
             Err(error) => {
-                eprintln!("error: {error}");
+                eprintln!("midcore-verify: error: {error}");
                 return ExitCode::from(EXIT_ERROR);
             }
         };
@@ -48,15 +48,21 @@ impl TamperCheckArgs {
                 Ok(entries) => {
                     if !self.json {
                         let first = entries.first().map_or(0, |entry| entry.seq);
+                        let last = entries.last().map_or(0, |entry| entry.seq);
+                        let (noun, range) = if entries.len() == 1 {
+                            ("finding", format!("entry {first}"))
+                        } else {
+                            ("findings", format!("entries {first} to {last}"))
+                        };
                         println!(
-                            "recorded {} findings in {} (entries {first}..)",
+                            "recorded {} {noun} in {} ({range})",
                             entries.len(),
                             path.display()
                         );
                     }
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    eprintln!("midcore-verify: error: {error}");
                     return ExitCode::from(EXIT_ERROR);
                 }
             }
