@@ -101,3 +101,50 @@ fn untrusted_key_maps_to_3() {
     let output = run(&bundle, &other, "echo", &[], b"");
     assert_eq!(output.status.code(), Some(3));
 }
+
+#[test]
+fn unreadable_trust_file_maps_to_2() {
+    let key = TestKey::generate();
+    let bundle = bundle(&key);
+    let output = Command::new(env!("CARGO_BIN_EXE_midcore-verify"))
+        .arg("run")
+        .arg(bundle.root())
+        .arg("echo")
+        .arg("--trust")
+        .arg(bundle.root().join("no-such-key.pem"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run midcore-verify");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the key file"), "{stderr}");
+}
+
+#[test]
+fn cache_folder_inside_bundle_maps_to_2() {
+    let key = TestKey::generate();
+    let bundle = bundle(&key);
+    let keys = tempfile::tempdir().expect("key folder");
+    let cache_dir = bundle.root().join("compiled-cache");
+    let cache_key = keys.path().join("cache.key");
+    let output = run(
+        &bundle,
+        &key,
+        "echo",
+        &[
+            "--cache-dir",
+            cache_dir.to_str().expect("UTF-8 path"),
+            "--cache-key",
+            cache_key.to_str().expect("UTF-8 path"),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is inside the bundle"), "{stderr}");
+    assert!(!cache_dir.exists(), "the rejected cache folder was created");
+    assert!(
+        !cache_key.exists(),
+        "the cache key was created for a rejected run"
+    );
+}

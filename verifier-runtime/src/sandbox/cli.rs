@@ -23,7 +23,8 @@ pub const EXIT_HOST_ERROR: u8 = 6;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 the runner succeeded; 1 the runner exited non-zero; \
-2 usage error; 3 bundle or runner rejected; 4 a limit was hit; 5 the runner trapped; 6 host error."
+2 usage error (including an unreadable --trust file or a cache folder inside the bundle); \
+3 bundle or runner rejected; 4 a limit was hit; 5 the runner trapped; 6 host error."
 )]
 pub struct RunArgs {
     /// Bundle root folder (contains build/integrity.json).
@@ -58,7 +59,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err((status, message)) => {
-            eprintln!("error: {message}");
+            eprintln!("midcore-verify: error: {message}");
             ExitCode::from(status)
         }
     }
@@ -67,8 +68,16 @@ pub fn run_command(args: RunArgs) -> ExitCode {
 type Failure = (u8, String);
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    // 1. Pin the trusted keys, exactly as `midcore-verify launch` does.
-    let trusted = crate::cli::load_trust(&args.trust).map_err(|message| (EXIT_REFUSED, message))?;
+    // 1. Pin the trusted keys, exactly as `midcore-verify launch` does; a
+    //    --trust value that cannot be read or parsed is a usage error there too.
+    let trusted =
+        crate::cli::load_trust(&args.trust).map_err(|message| (crate::cli::EXIT_ERROR, message))?;
+    if let Some(dir) = &args.cache_dir
+        && resolves_inside(dir, &args.bundle)
+    {
+        let error = super::LoadError::CacheInsideBundle { path: dir.clone() };
+        return Err((crate::cli::EXIT_ERROR, error.to_string()));
+    }
 
     // 2. Verify the manifest's signature against the pinned keys.
     let manifest = crate::launch::verify_manifest(&args.bundle, &trusted).map_err(|error| {
@@ -168,6 +177,37 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::from(EXIT_RUNNER_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reports whether `dir`, which need not exist yet, lies inside the folder
+/// `root` once symbolic links in its existing part are resolved. The loader
+/// checks the created folder again; this check runs before anything is created.
+fn resolves_inside(dir: &std::path::Path, root: &std::path::Path) -> bool {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    let mut existing = dir;
+    let mut missing = Vec::new();
+    loop {
+        if let Ok(resolved) = std::fs::canonicalize(existing) {
+            let full: PathBuf = missing
+                .iter()
+                .rev()
+                .fold(resolved, |path, part| path.join(part));
+            return full.starts_with(&root);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = if parent.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return false,
+        }
+    }
 }
 
 fn run_error_status(error: &RunError) -> u8 {
