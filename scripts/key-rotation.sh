@@ -18,27 +18,57 @@
 #       Runs the whole rotation with two throwaway local keys on a copy of
 #       examples/bundle and checks every phase; exits non-zero on any surprise.
 #
-# SIGN and VERIFY name the binaries (default: midcore-sign and midcore-verify on PATH).
+# SIGN and VERIFY name the binaries. Without them the script uses midcore-sign
+# and midcore-verify from PATH, then the release and debug builds of this
+# checkout (target/, or CARGO_TARGET_DIR when set).
 set -euo pipefail
 
-sign=${SIGN:-midcore-sign}
-verify=${VERIFY:-midcore-verify}
+repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 die() { echo "key-rotation: $*" >&2; exit 2; }
 
+# Prints the path of binary $1 (cargo package $2, override variable $3):
+# from PATH, else from this checkout's builds.
+find_binary() {
+  local name=$1 package=$2 variable=$3 target=${CARGO_TARGET_DIR:-$repo_dir/target} candidate
+  if command -v "$name" >/dev/null; then
+    command -v "$name"
+    return
+  fi
+  for candidate in "$target/release/$name" "$target/debug/$name"; do
+    if [[ -x $candidate ]]; then
+      echo "$candidate"
+      return
+    fi
+  done
+  die "$name not found on PATH or in $target; build it with \"cargo build --release --locked -p $package\", or set $variable to its path"
+}
+
+# Runs a command with its output hidden unless it fails; on failure prints
+# that output and stops the script.
+quiet() {
+  local output
+  if ! output=$("$@" 2>&1); then
+    echo "key-rotation: failed: $*" >&2
+    echo "$output" >&2
+    exit 1
+  fi
+}
+
 export_key() {
-  local key_ref=$1 out_dir=$2 auth=${3:-}
+  local key_ref=$1 out_dir=${2%/} auth=${3:-}
   mkdir -p "$out_dir"
   local temporary="$out_dir/.export.pub.pem"
   rm -f "$temporary"
   if [[ -n "$auth" ]]; then
-    "$sign" key export-public --key "$key_ref" --auth "$auth" --out "$temporary" >/dev/null
+    quiet "$sign" key export-public --key "$key_ref" --auth "$auth" --out "$temporary"
   else
-    "$sign" key export-public --key "$key_ref" --out "$temporary" >/dev/null
+    quiet "$sign" key export-public --key "$key_ref" --out "$temporary"
   fi
   local key_id
   key_id=$(key_id_of "$temporary")
   mv "$temporary" "$out_dir/${key_id#sha256:}.pub.pem"
+  echo "wrote $out_dir/${key_id#sha256:}.pub.pem" >&2
   echo "$key_id"
 }
 
@@ -61,6 +91,7 @@ trust_set() {
 
 check() {
   local bundle=$1 trust_file=$2
+  [[ -f $trust_file && -r $trust_file ]] || die "$trust_file: trust-set file not found or not readable"
   local args=()
   while IFS= read -r key_id; do
     [[ -n "$key_id" ]] && args+=(--trust "$key_id")
@@ -84,21 +115,20 @@ expect_status() {
 }
 
 rehearse() {
-  local repo
-  repo=$(cd "$(dirname "$0")/.." && pwd)
+  local repo=$repo_dir
   rehearsal_dir=$(mktemp -d)
   trap 'rm -rf "$rehearsal_dir"' EXIT
   local work=$rehearsal_dir
   cp -R "$repo/examples/bundle" "$work/bundle"
 
   echo "phase 0: releases are signed with the old key; the shell trusts only the old key"
-  "$sign" keygen --private "$work/old.pem" --public "$work/old.pub.pem" --bits 2048 >/dev/null 2>&1
-  "$sign" sign "$work/bundle" --key "local:$work/old.pem" >/dev/null
+  quiet "$sign" keygen --private "$work/old.pem" --public "$work/old.pub.pem" --bits 2048
+  quiet "$sign" sign "$work/bundle" --key "local:$work/old.pem"
   trust_set "$work/trust-old.txt" "$work/old.pub.pem" >/dev/null
   expect_status 0 "old release under the old trust set" check "$work/bundle" "$work/trust-old.txt"
 
   echo "phase 1: make the new key; ship a shell that trusts both keys"
-  "$sign" keygen --private "$work/new.pem" --public "$work/new.pub.pem" --bits 2048 >/dev/null 2>&1
+  quiet "$sign" keygen --private "$work/new.pem" --public "$work/new.pub.pem" --bits 2048
   local new_id
   new_id=$(export_key "local:$work/new.pem" "$work/exported" 2>/dev/null)
   [[ -f "$work/exported/${new_id#sha256:}.pub.pem" ]] || { echo "rehearsal failed: export wrote no file" >&2; exit 1; }
@@ -106,17 +136,23 @@ rehearse() {
   expect_status 0 "old release under the overlapping trust set" check "$work/bundle" "$work/trust-both.txt"
 
   echo "phase 2: sign releases with the new key"
-  "$sign" sign "$work/bundle" --key "local:$work/new.pem" >/dev/null
+  quiet "$sign" sign "$work/bundle" --key "local:$work/new.pem"
   expect_status 0 "new release under the overlapping trust set" check "$work/bundle" "$work/trust-both.txt"
   expect_status 1 "new release under a shell that was never updated" check "$work/bundle" "$work/trust-old.txt"
 
   echo "phase 3: drop the old key from the trust set"
   trust_set "$work/trust-new.txt" "$work/new.pub.pem" >/dev/null
   expect_status 0 "new release under the new trust set" check "$work/bundle" "$work/trust-new.txt"
-  "$sign" sign "$work/bundle" --key "local:$work/old.pem" >/dev/null
+  quiet "$sign" sign "$work/bundle" --key "local:$work/old.pem"
   expect_status 1 "a release signed with the retired key" check "$work/bundle" "$work/trust-new.txt"
   echo "rehearsal passed"
 }
+
+case "${1:-}" in
+  export | rehearse) sign=${SIGN:-$(find_binary midcore-sign midcore-signer SIGN)} ;;&
+  check | rehearse) verify=${VERIFY:-$(find_binary midcore-verify midcore-verifier VERIFY)} ;;&
+  *) ;;
+esac
 
 case "${1:-}" in
   export) [[ $# -ge 3 ]] || die "usage: $0 export KEY_REF OUT_DIR [AUTH]"; export_key "$2" "$3" "${4:-}" ;;
