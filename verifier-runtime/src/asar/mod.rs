@@ -315,7 +315,7 @@ impl Archive {
         let digest = digest::digest_reader_with_block_size(reader, integrity.block_size)
             .map_err(|error| self.read_error(entry, error))?;
         if digest.sha256 != integrity.hash {
-            tracing::warn!(archive = %self.path.display(), entry = %entry.path, "ASAR integrity hash does not match the bytes");
+            tracing::debug!(archive = %self.path.display(), entry = %entry.path, "ASAR integrity hash does not match the bytes");
             return Err(fail(AsarErrorKind::IntegrityHash {
                 expected: hex::encode(integrity.hash),
                 actual: hex::encode(digest.sha256),
@@ -323,7 +323,7 @@ impl Archive {
         }
         for (index, (actual, expected)) in digest.blocks.iter().zip(&integrity.blocks).enumerate() {
             if actual != expected {
-                tracing::warn!(archive = %self.path.display(), entry = %entry.path, block = index, "ASAR integrity block does not match the bytes");
+                tracing::debug!(archive = %self.path.display(), entry = %entry.path, block = index, "ASAR integrity block does not match the bytes");
                 return Err(fail(AsarErrorKind::BlockMismatch { index }));
             }
         }

@@ -244,7 +244,7 @@ impl Ledger {
             .and_then(|()| self.file.sync_data());
         if let Err(source) = result {
             self.poisoned = true;
-            tracing::warn!(path = %self.path.display(), error = %source, "ledger append failed; the handle is now unusable");
+            tracing::debug!(path = %self.path.display(), error = %source, "ledger append failed; the handle is now unusable");
             return Err(LedgerError::Io {
                 path: self.path.clone(),
                 action: "append to the ledger",
@@ -497,7 +497,7 @@ fn cut_torn_tail(
         .read_to_end(&mut rest)
         .map_err(io("read the ledger's tail"))?;
     if let Some(later) = frame::find_later_frame(&rest) {
-        tracing::warn!(path = %path.display(), entry, offset, "ledger damaged before valid entries; refusing to recover");
+        tracing::debug!(path = %path.display(), entry, offset, "ledger damaged before valid entries; refusing to recover");
         return Err(LedgerError::DamagedBeforeValidEntries {
             path: path.to_owned(),
             entry,

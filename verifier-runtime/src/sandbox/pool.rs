@@ -468,7 +468,7 @@ fn worker_loop(shared: &PoolShared, jobs: &Mutex<Receiver<Job>>) {
                 })
             });
         if let Err(error) = &result {
-            tracing::warn!(runner, %error, "runner task failed");
+            tracing::debug!(runner, %error, "runner task failed");
         }
         // The caller may have stopped waiting; the result is then dropped.
         let _ = job.reply.send(result);
