@@ -28,7 +28,7 @@ pub enum OpenError {
     Local(#[from] LocalKeyError),
     /// The reference needs a backend this build does not include.
     #[error(
-        "key reference {reference:?} needs the {feature:?} feature, which this build of midcore-sign does not include"
+        "key reference {reference:?} needs the {feature:?} feature, which this build of midcore-sign does not include; rebuild with: cargo build --release --locked -p midcore-signer --features {feature}"
     )]
     NotBuilt {
         /// The reference.
