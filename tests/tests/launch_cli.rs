@@ -668,16 +668,7 @@ fn keygen_writes_private_key_mode_0600() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
-    let again = run(
-        "midcore-sign",
-        &[
-            "keygen",
-            "--private",
-            private_key.to_str().unwrap(),
-            "--public",
-            public_key.to_str().unwrap(),
-        ],
-    );
+    let again = run_keygen(&private_key, &public_key);
     assert!(
         !again.status.success(),
         "keygen overwrote an existing private key"
@@ -739,22 +730,27 @@ fn sign_rejects_sidecar_without_module() {
     );
 }
 
+/// Runs `midcore-sign keygen` with the default key size.
+fn run_keygen(private_key: &Path, public_key: &Path) -> Output {
+    run(
+        "midcore-sign",
+        &[
+            "keygen",
+            "--private",
+            private_key.to_str().unwrap(),
+            "--public",
+            public_key.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn keygen_never_overwrites_public_key() {
     let dir = tempfile::tempdir().unwrap();
     let (_, public_key) = keygen(dir.path());
     let pinned = std::fs::read(&public_key).unwrap();
     let new_private = dir.path().join("new.key.pem");
-    let output = run(
-        "midcore-sign",
-        &[
-            "keygen",
-            "--private",
-            new_private.to_str().unwrap(),
-            "--public",
-            public_key.to_str().unwrap(),
-        ],
-    );
+    let output = run_keygen(&new_private, &public_key);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert_eq!(std::fs::read(&public_key).unwrap(), pinned);
     assert!(!new_private.exists(), "keygen left a private key behind");
@@ -768,16 +764,7 @@ fn keygen_failure_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let private_key = dir.path().join("k.pem");
     let public_key = dir.path().join("missing-folder/k.pub.pem");
-    let output = run(
-        "midcore-sign",
-        &[
-            "keygen",
-            "--private",
-            private_key.to_str().unwrap(),
-            "--public",
-            public_key.to_str().unwrap(),
-        ],
-    );
+    let output = run_keygen(&private_key, &public_key);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(!private_key.exists(), "keygen left a private key behind");
     let message = text(&output);
