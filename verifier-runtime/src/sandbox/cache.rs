@@ -69,15 +69,15 @@ impl CacheKey {
             path: path.to_owned(),
             detail,
         };
-        match fs::File::open(path) {
-            Ok(file) => {
+        match crate::bundle::open_regular(path) {
+            Ok((file, _)) => {
                 let mut bytes = Vec::with_capacity(CACHE_KEY_LEN);
                 file.take(CACHE_KEY_LEN as u64 + 1)
                     .read_to_end(&mut bytes)
                     .map_err(|source| error(format!("cannot read the key: {source}")))?;
                 let bytes: [u8; CACHE_KEY_LEN] = bytes.try_into().map_err(|bytes: Vec<u8>| {
                     error(format!(
-                        "the key file holds {} bytes, expected {CACHE_KEY_LEN}; delete it to make a new key",
+                        "the key file holds {} bytes, expected {CACHE_KEY_LEN}; name a key file made by midcore-verify, or a path that does not exist yet so that one is made",
                         bytes.len()
                     ))
                 })?;

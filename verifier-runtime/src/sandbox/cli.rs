@@ -23,7 +23,7 @@ pub const EXIT_HOST_ERROR: u8 = 6;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 the runner succeeded; 1 the runner exited non-zero; \
-2 usage error (including an unreadable --trust file or a cache folder inside the bundle); \
+2 usage error (including an unreadable --trust file, or a cache folder or key inside the bundle); \
 3 bundle or runner rejected; 4 a limit was hit; 5 the runner trapped; 6 host error."
 )]
 pub struct RunArgs {
@@ -77,6 +77,19 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     {
         let error = super::LoadError::CacheInsideBundle { path: dir.clone() };
         return Err((crate::cli::EXIT_ERROR, error.to_string()));
+    }
+    // Whoever can read the key can forge cache entries, so it must not ship
+    // in the bundle, which `run` does not hash apart from the runner.
+    if let Some(key) = &args.cache_key
+        && resolves_inside(key, &args.bundle)
+    {
+        return Err((
+            crate::cli::EXIT_ERROR,
+            format!(
+                "compiled-code cache key {} is inside the bundle; keep it outside the bundle, in per-installation storage",
+                key.display()
+            ),
+        ));
     }
 
     // 2. Verify the manifest's signature against the pinned keys.
@@ -179,35 +192,43 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reports whether `dir`, which need not exist yet, lies inside the folder
-/// `root` once symbolic links in its existing part are resolved. The loader
-/// checks the created folder again; this check runs before anything is created.
-fn resolves_inside(dir: &std::path::Path, root: &std::path::Path) -> bool {
+/// Reports whether `path`, which need not exist yet, lies inside the folder
+/// `root`. Symbolic links in the part that exists are resolved; `.` and `..`
+/// in the part that does not exist are applied by name, which is exact there
+/// because a missing component cannot be a link. The loader checks the created
+/// cache folder again; this check runs before anything is created.
+fn resolves_inside(path: &std::path::Path, root: &std::path::Path) -> bool {
+    use std::path::Component;
+
     let Ok(root) = std::fs::canonicalize(root) else {
         return false;
     };
-    let mut existing = dir;
-    let mut missing = Vec::new();
-    loop {
-        if let Ok(resolved) = std::fs::canonicalize(existing) {
-            let full: PathBuf = missing
-                .iter()
-                .rev()
-                .fold(resolved, |path, part| path.join(part));
-            return full.starts_with(&root);
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        match std::env::current_dir() {
+            Ok(current) => current.join(path),
+            Err(_) => return false,
         }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_owned());
-                existing = if parent.as_os_str().is_empty() {
-                    std::path::Path::new(".")
-                } else {
-                    parent
-                };
+    };
+    let components: Vec<Component<'_>> = absolute.components().collect();
+    for existing in (1..=components.len()).rev() {
+        let prefix: PathBuf = components[..existing].iter().collect();
+        let Ok(mut resolved) = std::fs::canonicalize(&prefix) else {
+            continue;
+        };
+        for component in &components[existing..] {
+            match component {
+                Component::Normal(name) => resolved.push(name),
+                Component::ParentDir => {
+                    resolved.pop();
+                }
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             }
-            _ => return false,
         }
+        return resolved.starts_with(&root);
     }
+    false
 }
 
 fn run_error_status(error: &RunError) -> u8 {
