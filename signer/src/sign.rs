@@ -52,8 +52,9 @@ pub struct SignReport {
     pub duration_ms: u64,
 }
 
-/// Errors from signing a bundle. Nothing is written to `build/` unless every
-/// check passed; sidecars already written are valid signatures of their modules.
+/// Errors from signing a bundle. The bundle's files change only after every
+/// check has passed: sidecars, the public key and the manifest are first written
+/// to temporary files, then renamed into place with the manifest last.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignBundleError {
@@ -176,13 +177,16 @@ pub fn sign_bundle(
     } else {
         backend.sign_digests(&module_digests)?
     };
+    // The sidecars stay in memory until every check has passed; any sidecar
+    // already in the bundle is replaced, so it is not hashed below.
+    let mut sidecars = Vec::with_capacity(modules.len());
     for ((module, digest), signature) in modules.iter().zip(&module_digests).zip(signatures) {
         let encoded = Sidecar { key_id, signature }.encode();
         sidecar::verify_module_digest(digest, &encoded, &trusted)
             .map_err(|e| SignBundleError::SelfCheck(format!("sidecar of {module}: {e}")))?;
         let sidecar_path = format!("{module}{SIDECAR_SUFFIX}");
-        write_atomically(&root.join(&sidecar_path), &encoded)?;
-        sizes.insert(sidecar_path, encoded.len() as u64);
+        sizes.remove(&sidecar_path);
+        sidecars.push((sidecar_path, encoded));
     }
 
     // Step 3: hash every file, and re-check each sidecar against the module bytes hashed now.
@@ -191,6 +195,15 @@ pub fn sign_bundle(
         .map(|(path, size)| (path.clone(), *size))
         .collect();
     let mut files = BTreeMap::new();
+    for (path, encoded) in &sidecars {
+        files.insert(
+            path.clone(),
+            FileRecord {
+                sha256: midcore_verifier::crypto::sha256(encoded),
+                size: encoded.len() as u64,
+            },
+        );
+    }
     for ((path, _), result) in paths.iter().zip(bundle::hash_files(root, &paths, threads)) {
         let digest = result?;
         files.insert(
@@ -240,7 +253,8 @@ pub fn sign_bundle(
     let encoded = manifest.encode_signed(&signature);
     self_check_manifest(&encoded, &manifest, backend.public_key().key_id(), &trusted)?;
 
-    // Step 6: write the public key, then the manifest, each atomically.
+    // Step 6: write every output to a temporary file, then rename them into
+    // place with the manifest last, so a failed write leaves the bundle as it was.
     let public_key_path = root.join(PUBLIC_KEY_PATH);
     let manifest_path = root.join(MANIFEST_PATH);
     if let Some(parent) = manifest_path.parent() {
@@ -249,8 +263,13 @@ pub fn sign_bundle(
             source,
         })?;
     }
-    write_atomically(&public_key_path, backend.public_key().to_pem().as_bytes())?;
-    write_atomically(&manifest_path, &encoded)?;
+    let mut outputs = StagedOutputs::default();
+    for (path, encoded) in &sidecars {
+        outputs.stage(&root.join(path), encoded)?;
+    }
+    outputs.stage(&public_key_path, backend.public_key().to_pem().as_bytes())?;
+    outputs.stage(&manifest_path, &encoded)?;
+    outputs.commit()?;
 
     Ok(SignReport {
         manifest: manifest_path,
@@ -340,28 +359,75 @@ fn record_archive(
     ))
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SignBundleError> {
-    let write_error = |source| SignBundleError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = parent.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
+/// Output files written to temporary names beside their targets, renamed into
+/// place by [`StagedOutputs::commit`]; dropping it first removes the temporary files.
+#[derive(Default)]
+struct StagedOutputs {
+    /// (temporary path, final path), in the order they are renamed.
+    staged: Vec<(PathBuf, PathBuf)>,
+}
+
+impl StagedOutputs {
+    /// Writes `bytes` to a new temporary file beside `path` and syncs it.
+    fn stage(&mut self, path: &Path, bytes: &[u8]) -> Result<(), SignBundleError> {
+        let parent = path.parent().unwrap_or(Path::new("."));
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temporary = parent.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        // A leftover file from an earlier run with the same process id is
+        // removed; create_new then refuses anything that appears in between,
+        // a symbolic link included.
         let _ = std::fs::remove_file(&temporary);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.sync_all()
+            });
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(SignBundleError::Write {
+                path: path.to_owned(),
+                source,
+            });
+        }
+        self.staged.push((temporary, path.to_owned()));
+        Ok(())
     }
-    result.map_err(write_error)
+
+    /// Renames every staged file into place, in order.
+    fn commit(mut self) -> Result<(), SignBundleError> {
+        let staged = std::mem::take(&mut self.staged);
+        let mut pending = staged.iter();
+        for (temporary, path) in pending.by_ref() {
+            if let Err(source) = std::fs::rename(temporary, path) {
+                // NOTE: renames already done stay done. Sidecars come first and
+                // the manifest last, so the bundle then has new sidecars under
+                // the old manifest and fails the launch check until signed again.
+                let _ = std::fs::remove_file(temporary);
+                for (rest, _) in pending {
+                    let _ = std::fs::remove_file(rest);
+                }
+                return Err(SignBundleError::Write {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedOutputs {
+    fn drop(&mut self) {
+        for (temporary, _) in &self.staged {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
 }
 
 /// Default product name and version: `name` and `version` from `app.asar`'s

@@ -730,6 +730,46 @@ fn sign_rejects_sidecar_without_module() {
     );
 }
 
+#[test]
+fn failed_resign_leaves_bundle_verified() {
+    let signed = signed_bundle("packthis.asar");
+    let runners = signed.bundle.join("local-compute/runners");
+    let sidecar_before = std::fs::read(runners.join("echo.wasm.sig")).unwrap();
+    let manifest_before = std::fs::read(signed.bundle.join("build/integrity.json")).unwrap();
+
+    // An archive whose bytes disagree with its own header's integrity hash is
+    // rejected after the modules are signed, so the new sidecars must not land.
+    let archive = signed.bundle.join("app.asar");
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&archive, &bytes).unwrap();
+    let output = sign(&signed.bundle, &signed.private_key);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    assert_eq!(
+        std::fs::read(runners.join("echo.wasm.sig")).unwrap(),
+        sidecar_before
+    );
+    assert_eq!(
+        std::fs::read(signed.bundle.join("build/integrity.json")).unwrap(),
+        manifest_before
+    );
+    for folder in [&runners, &signed.bundle.join("build")] {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let name = entry.unwrap().file_name();
+            assert!(
+                !name.to_string_lossy().contains(".tmp-"),
+                "temporary file {name:?} left in {folder:?}"
+            );
+        }
+    }
+    bytes[last] ^= 0x01;
+    std::fs::write(&archive, &bytes).unwrap();
+    let output = launch(&signed, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
+
 /// Runs `midcore-sign keygen` with the default key size.
 fn run_keygen(private_key: &Path, public_key: &Path) -> Output {
     run(
