@@ -493,3 +493,80 @@ fn missing_receipt_key_file_exits_2() {
     );
     assert!(!fixture.ledger().exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn export_never_follows_planted_temporary_files() {
+    let fixture = Fixture::new();
+    fixture.populate();
+    let victim = fixture.dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious data\n").expect("write victim");
+    let out = fixture.dir.path().join("audit.jsonl");
+    for temporary in ["audit.jsonl.entries.tmp", "audit.jsonl.tmp"] {
+        let planted = fixture.dir.path().join(temporary);
+        std::os::unix::fs::symlink(&victim, &planted).expect("plant symlink");
+        let output = run(&[
+            "ledger",
+            "export",
+            path_str(&fixture.ledger()),
+            "--out",
+            path_str(&out),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            std::fs::read(&victim).expect("read victim"),
+            b"precious data\n"
+        );
+        assert!(!planted.exists(), "{temporary} left behind");
+        assert!(
+            !std::fs::symlink_metadata(&out)
+                .expect("export written")
+                .file_type()
+                .is_symlink()
+        );
+        assert!(fixture.verify(&out).status.success());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn export_rejects_fifo_and_folder_without_leftovers() {
+    let fixture = Fixture::new();
+    fixture.populate();
+    let fifo_out = fixture.dir.path().join("fifo.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(fixture.dir.path().join("fifo.jsonl.tmp"))
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let output = run(&[
+        "ledger",
+        "export",
+        path_str(&fixture.ledger()),
+        "--out",
+        path_str(&fifo_out),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let folder_out = fixture.dir.path().join("folder.jsonl");
+    std::fs::create_dir(&folder_out).expect("make folder");
+    let output = run(&[
+        "ledger",
+        "export",
+        path_str(&fixture.ledger()),
+        "--out",
+        path_str(&folder_out),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("folder.jsonl: failed to write"),
+        "{}",
+        stderr(&output)
+    );
+    for leftover in ["folder.jsonl.tmp", "folder.jsonl.entries.tmp"] {
+        assert!(
+            !fixture.dir.path().join(leftover).exists(),
+            "{leftover} left behind"
+        );
+    }
+}

@@ -95,7 +95,7 @@ impl Failure {
 impl From<ReplayError> for Failure {
     fn from(error: ReplayError) -> Self {
         match error {
-            ReplayError::Io { .. } => Self::usage(error.to_string()),
+            ReplayError::Io { .. } | ReplayError::Write { .. } => Self::usage(error.to_string()),
             _ => Self::rejected(error.to_string()),
         }
     }

@@ -7,11 +7,12 @@
 //! Canonical JSON escapes every control character, so no entry contains a
 //! line break.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::replay::{self, ReplayError, ReplaySummary};
+use super::writer::create_temporary;
 use crate::crypto::{self, Sha256Digest, TrustedKeys};
 use crate::json::{self, Fields, Value};
 
@@ -112,33 +113,27 @@ pub fn export(
     out: &Path,
     keys: Option<&TrustedKeys>,
 ) -> Result<ReplaySummary, ReplayError> {
-    let io = |path: &Path| {
+    let write_error = |path: &Path| {
         let path = path.to_owned();
-        move |source| ReplayError::Io { path, source }
+        move |source| ReplayError::Write { path, source }
     };
     let entries_path = sibling(out, ".entries.tmp");
     let final_path = sibling(out, ".tmp");
 
     // Step 1: replay, writing each checked entry to a scratch file.
-    let entries_file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&entries_path)
-        .map_err(io(&entries_path))?;
+    let entries_file = create_temporary(&entries_path, true).map_err(write_error(&entries_path))?;
     let mut writer = BufWriter::new(entries_file);
-    let mut write_error = None;
+    let mut first_write_error = None;
     let replayed = replay::replay(ledger, keys, &mut |entry| {
-        if write_error.is_none() {
+        if first_write_error.is_none() {
             let mut line = entry.to_canonical_json();
             line.push(b'\n');
             if let Err(error) = writer.write_all(&line) {
-                write_error = Some(error);
+                first_write_error = Some(error);
             }
         }
     });
-    let summary = match (replayed, write_error) {
+    let summary = match (replayed, first_write_error) {
         (Ok(summary), None) => summary,
         (Err(error), _) => {
             let _ = fs::remove_file(&entries_path);
@@ -146,20 +141,24 @@ pub fn export(
         }
         (Ok(_), Some(source)) => {
             let _ = fs::remove_file(&entries_path);
-            return Err(ReplayError::Io {
+            return Err(ReplayError::Write {
                 path: entries_path,
                 source,
             });
         }
     };
-    let mut entries_file = writer.into_inner().map_err(|error| ReplayError::Io {
-        path: entries_path.clone(),
-        source: error.into_error(),
-    })?;
+    let entries_file = writer.into_inner().map_err(|error| {
+        let _ = fs::remove_file(&entries_path);
+        ReplayError::Write {
+            path: entries_path.clone(),
+            source: error.into_error(),
+        }
+    });
+    let mut entries_file = entries_file?;
 
     // Step 2: header first, then the entries; sync and rename into place.
     let result = (|| {
-        let mut out_file = File::create(&final_path)?;
+        let mut out_file = create_temporary(&final_path, false)?;
         out_file.write_all(&header_line(&summary))?;
         entries_file.seek(SeekFrom::Start(0))?;
         std::io::copy(&mut entries_file, &mut out_file)?;
@@ -167,7 +166,10 @@ pub fn export(
         fs::rename(&final_path, out)
     })();
     let _ = fs::remove_file(&entries_path);
-    result.map_err(io(out))?;
+    if result.is_err() {
+        let _ = fs::remove_file(&final_path);
+    }
+    result.map_err(write_error(out))?;
     Ok(summary)
 }
 

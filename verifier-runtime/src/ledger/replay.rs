@@ -80,6 +80,15 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing a file (an export or its temporary files) failed.
+    #[error("{path}: failed to write: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file is neither a ledger nor an export.
     #[error("{path}: not a Midcore ledger or ledger export: {reason}")]
     NotALedger {

@@ -362,19 +362,9 @@ fn create(path: &Path, project: &str) -> Result<(), LedgerError> {
     bytes.extend_from_slice(&frame::encode(&genesis.to_canonical_json()));
 
     // The writer lock is held, so a leftover temporary file is a crashed
-    // creation's, or something planted there: remove it (a symbolic link
-    // itself, never its target) and create the file exclusively.
-    match fs::remove_file(&temporary) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(io("remove a leftover temporary ledger file")(error)),
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    never_follow_or_block(&mut options);
-    let mut file = options
-        .open(&temporary)
-        .map_err(io("create the temporary ledger file"))?;
+    // creation's, or something planted there.
+    let mut file =
+        create_temporary(&temporary, false).map_err(io("create the temporary ledger file"))?;
     file.write_all(&bytes).map_err(io("write the new ledger"))?;
     file.sync_all().map_err(io("sync the new ledger"))?;
     drop(file);
@@ -382,6 +372,22 @@ fn create(path: &Path, project: &str) -> Result<(), LedgerError> {
     sync_parent_directory(path)?;
     tracing::debug!(path = %path.display(), project, "created a ledger");
     Ok(())
+}
+
+/// Creates the temporary file `path` for writing (and reading, with `read`).
+/// Whatever is already at `path` is removed first (a symbolic link itself,
+/// never its target), then the file is created exclusively, so neither a
+/// planted link nor a FIFO is ever opened.
+pub(crate) fn create_temporary(path: &Path, read: bool) -> std::io::Result<File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let mut options = OpenOptions::new();
+    options.read(read).write(true).create_new(true);
+    never_follow_or_block(&mut options);
+    options.open(path)
 }
 
 /// Makes `options` fail on a symbolic link in the last component and never
