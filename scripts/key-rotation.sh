@@ -73,9 +73,12 @@ export_key() {
 }
 
 # The key id of a public-key PEM: sha256: and the hex SHA-256 of its DER SubjectPublicKeyInfo.
+# Returns non-zero when openssl cannot read the file as a public key.
 key_id_of() {
-  local digest
-  digest=$(openssl pkey -pubin -in "$1" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)
+  local der digest
+  der=$(openssl pkey -pubin -in "$1" -outform DER | base64 -w0) || return 1
+  [[ -n $der ]] || return 1
+  digest=$(base64 -d <<<"$der" | openssl dgst -sha256 -r | cut -d' ' -f1) || return 1
   echo "sha256:$digest"
 }
 
@@ -83,18 +86,32 @@ trust_set() {
   local out_file=$1
   shift
   [[ $# -gt 0 ]] || die "trust-set needs at least one public-key PEM"
+  local ids=() pem id
   for pem in "$@"; do
-    key_id_of "$pem"
-  done | sort -u >"$out_file"
+    [[ -f $pem && -r $pem ]] || die "$pem: public-key PEM not found or not readable"
+    id=$(key_id_of "$pem" 2>/dev/null) && [[ $id =~ ^sha256:[0-9a-f]{64}$ ]] ||
+      die "$pem: not a public-key PEM (openssl pkey -pubin cannot read it)"
+    ids+=("$id")
+  done
+  printf '%s\n' "${ids[@]}" | sort -u >"$out_file.tmp"
+  mv "$out_file.tmp" "$out_file"
   cat "$out_file"
 }
 
 check() {
   local bundle=$1 trust_file=$2
   [[ -f $trust_file && -r $trust_file ]] || die "$trust_file: trust-set file not found or not readable"
-  local args=()
-  while IFS= read -r key_id; do
-    [[ -n "$key_id" ]] && args+=(--trust "$key_id")
+  # One key id a line. Blank lines and lines starting with # are skipped, and
+  # the last line counts even without a final line feed.
+  local args=() line key_id
+  while IFS= read -r line || [[ -n $line ]]; do
+    key_id=${line%$'\r'}
+    key_id=${key_id#"${key_id%%[![:space:]]*}"}
+    key_id=${key_id%"${key_id##*[![:space:]]}"}
+    [[ -z $key_id || $key_id == \#* ]] && continue
+    [[ $key_id =~ ^sha256:[0-9a-f]{64}$ ]] ||
+      die "$trust_file: line \"$line\" is not a key id (sha256: and 64 lower-case hex digits)"
+    args+=(--trust "$key_id")
   done <"$trust_file"
   [[ ${#args[@]} -gt 0 ]] || die "$trust_file lists no key ids"
   "$verify" launch "$bundle" "${args[@]}"
@@ -147,6 +164,14 @@ rehearse() {
   expect_status 1 "a release signed with the retired key" check "$work/bundle" "$work/trust-new.txt"
   echo "rehearsal passed"
 }
+
+# Checks that an override named by SIGN or VERIFY is an executable file.
+check_override() {
+  local variable=$1 value=${!1:-}
+  [[ -z $value || -x $value ]] || die "$variable=$value is not an executable file"
+}
+check_override SIGN
+check_override VERIFY
 
 case "${1:-}" in
   export | rehearse) sign=${SIGN:-$(find_binary midcore-sign midcore-signer SIGN)} ;;&

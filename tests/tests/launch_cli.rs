@@ -770,6 +770,65 @@ fn failed_resign_leaves_bundle_verified() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
 
+/// Runs `scripts/key-rotation.sh` with the binaries under test.
+fn key_rotation(args: &[&Path]) -> Output {
+    Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/key-rotation.sh"))
+        .args(args)
+        .env("SIGN", binary("midcore-sign"))
+        .env("VERIFY", binary("midcore-verify"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn key_rotation_reads_trust_files_strictly() {
+    let signed = signed_bundle("packthis.asar");
+    let dir = signed.bundle.parent().unwrap().to_path_buf();
+    let trust_set = dir.join("trust.txt");
+    let output = key_rotation(&[Path::new("trust-set"), &trust_set, &signed.public_key]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let key_id = std::fs::read_to_string(&trust_set)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(key_id.starts_with("sha256:"), "{key_id}");
+
+    let accepted = [key_id.clone(), format!("# release key\n\n  {key_id} \r\n")];
+    for contents in &accepted {
+        let file = dir.join("accepted.txt");
+        std::fs::write(&file, contents).unwrap();
+        let output = key_rotation(&[Path::new("check"), &signed.bundle, &file]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{contents:?}: {}",
+            text(&output)
+        );
+    }
+
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "sha256:zz\n").unwrap();
+    let output = key_rotation(&[Path::new("check"), &signed.bundle, &bad]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("is not a key id"),
+        "{}",
+        text(&output)
+    );
+
+    let partial = dir.join("partial.txt");
+    let missing = dir.join("missing.pub.pem");
+    let output = key_rotation(&[
+        Path::new("trust-set"),
+        &partial,
+        &signed.public_key,
+        &missing,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(!partial.exists(), "trust-set wrote a partial list");
+}
+
 /// Runs `midcore-sign keygen` with the default key size.
 fn run_keygen(private_key: &Path, public_key: &Path) -> Output {
     run(
