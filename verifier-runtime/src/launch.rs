@@ -460,12 +460,15 @@ fn verify_manifest_in(
         ));
     }
     public_key.verify(&parts.signed_bytes, &parts.signature).map_err(|e| {
-        refused(
-            mode,
-            Some(key_id),
-            format!("{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"),
-            started,
-        )
+        // A reformatted file keeps the signature's shape but not the signed
+        // bytes; name the reformatting, which says more than the bad signature.
+        let reason = match manifest::diagnose_form(&bytes) {
+            Some(form) => form.to_string(),
+            None => format!(
+                "{MANIFEST_PATH}: {e}; the manifest was changed after signing or signed by another key"
+            ),
+        };
+        refused(mode, Some(key_id), reason, started)
     })?;
 
     // Step 5: parse the authenticated bytes. Full mode parses everything

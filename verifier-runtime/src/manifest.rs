@@ -31,11 +31,13 @@ const MAX_LABEL_LEN: usize = 256;
 #[non_exhaustive]
 pub enum ManifestError {
     /// The bytes are not valid JSON.
-    #[error("{MANIFEST_PATH} is not valid JSON ({0}); re-run midcore-sign to regenerate it")]
+    #[error(
+        "{MANIFEST_PATH} is not valid JSON ({0}); the file was replaced or damaged: reinstall the app from a trusted release, or sign the bundle again with midcore-sign"
+    )]
     Json(#[from] json::JsonError),
     /// The bytes are valid JSON but not the canonical encoding.
     #[error(
-        "{MANIFEST_PATH} is not in canonical form (first difference at byte {offset}); it was edited after signing or written by another tool; re-run midcore-sign"
+        "{MANIFEST_PATH} is not in canonical form (first difference at byte {offset}); it was edited after signing or written by another tool: reinstall the app from a trusted release, or sign the bundle again with midcore-sign"
     )]
     NotCanonical {
         /// First byte offset where the file differs from its canonical encoding.
@@ -275,17 +277,9 @@ fn label(fields: &mut Fields<'_>, name: &'static str) -> Result<String, FieldErr
     Ok(text.to_owned())
 }
 
-/// Parses a manifest file strictly: size limit, strict JSON, byte-for-byte
-/// canonical form, known fields only, valid paths and no case collisions.
-/// The signature is NOT checked here; see [`crate::launch::verify_manifest`].
-pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError> {
-    if bytes.len() as u64 > MAX_MANIFEST_LEN {
-        return Err(ManifestError::TooLarge {
-            len: bytes.len() as u64,
-        });
-    }
-
-    // Step 1: strict JSON, then require the one canonical encoding.
+/// Parses `bytes` as strict JSON and requires them to be its canonical
+/// encoding followed by one line feed.
+fn parse_canonical(bytes: &[u8]) -> Result<Value, ManifestError> {
     let value = json::parse(bytes)?;
     let mut canonical = json::to_canonical(&value);
     canonical.push(b'\n');
@@ -297,6 +291,21 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError>
             .unwrap_or(canonical.len().min(bytes.len()));
         return Err(ManifestError::NotCanonical { offset });
     }
+    Ok(value)
+}
+
+/// Parses a manifest file strictly: size limit, strict JSON, byte-for-byte
+/// canonical form, known fields only, valid paths and no case collisions.
+/// The signature is NOT checked here; see [`crate::launch::verify_manifest`].
+pub fn parse_manifest(bytes: &[u8]) -> Result<UnverifiedManifest, ManifestError> {
+    if bytes.len() as u64 > MAX_MANIFEST_LEN {
+        return Err(ManifestError::TooLarge {
+            len: bytes.len() as u64,
+        });
+    }
+
+    // Step 1: strict JSON, then require the one canonical encoding.
+    let value = parse_canonical(bytes)?;
 
     // Step 2: split off the signature; the rest is exactly what was signed.
     let Value::Object(mut object) = value else {
@@ -346,7 +355,26 @@ pub struct SignedParts {
 /// `"signature":{"algorithm":"...","value":"..."}`. A quote inside a canonical
 /// string is always escaped, so the unescaped pattern searched for cannot occur
 /// inside a string. The text after it must be exactly the expected ending.
+///
+/// When the bytes do not have that shape, they are parsed as JSON only to
+/// name the problem: invalid JSON, or the first byte that differs from the
+/// canonical encoding (a reformatted or edited file). Nothing parsed there is
+/// used.
 pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
+    split_signed_parts(bytes).map_err(|error| match error {
+        ManifestError::TooLarge { .. } => error,
+        error => diagnose_form(bytes).unwrap_or(error),
+    })
+}
+
+/// Names why `bytes` are not a canonical manifest file (invalid JSON, or the
+/// first byte that differs from the canonical encoding), or returns `None`
+/// when they are canonical JSON. Used only to explain a rejection.
+pub fn diagnose_form(bytes: &[u8]) -> Option<ManifestError> {
+    parse_canonical(bytes).err()
+}
+
+fn split_signed_parts(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
     const START: &[u8] = b",\"signature\":{\"algorithm\":\"";
     const MIDDLE: &[u8] = b"\",\"value\":\"";
     let invalid = |reason: &str| {
@@ -359,17 +387,6 @@ pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
         return Err(ManifestError::TooLarge {
             len: bytes.len() as u64,
         });
-    }
-    // A canonical manifest is one line that starts with `{`. Name the first
-    // byte that breaks that shape, so a replaced or reformatted file is
-    // reported as such rather than as a missing signature.
-    if !bytes.starts_with(b"{") {
-        return Err(ManifestError::NotCanonical { offset: 0 });
-    }
-    if let Some(line_end) = bytes.iter().position(|&b| b == b'\n')
-        && line_end + 1 != bytes.len()
-    {
-        return Err(ManifestError::NotCanonical { offset: line_end });
     }
     let body = bytes
         .strip_suffix(b"\n")

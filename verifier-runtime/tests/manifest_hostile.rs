@@ -223,9 +223,33 @@ fn replaced_or_reformatted_manifest_named_as_such() {
     let manifest = sample_manifest(&key, FILES);
     let encoded = manifest.encode_signed(&key.sign_with(&RSA_PSS_SHA256, &manifest.signed_bytes()));
     let text = String::from_utf8(encoded).unwrap();
+    let body = text.trim_end();
     let pretty = text.replacen("{\"archives\"", "{\n  \"archives\"", 1);
-    let cases: [(&[u8], usize); 3] = [(b"garbage\n", 0), (b"", 0), (pretty.as_bytes(), 1)];
-    for (bytes, offset) in cases {
+    let spaced = text.replacen("\":", "\": ", 1);
+    let crlf = format!("{body}\r\n");
+    let trailing_space = format!("{body} \n");
+    let cases: [(&[u8], String); 7] = [
+        (b"garbage\n", "is not valid JSON".to_owned()),
+        (b"", "is not valid JSON".to_owned()),
+        (b"{garbage}\n", "is not valid JSON".to_owned()),
+        (pretty.as_bytes(), "(first difference at byte 1)".to_owned()),
+        (
+            spaced.as_bytes(),
+            format!(
+                "(first difference at byte {})",
+                text.find("\":").unwrap() + 2
+            ),
+        ),
+        (
+            crlf.as_bytes(),
+            format!("(first difference at byte {})", body.len()),
+        ),
+        (
+            trailing_space.as_bytes(),
+            format!("(first difference at byte {})", body.len()),
+        ),
+    ];
+    for (bytes, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
         write_bundle(dir.path(), &key, FILES, bytes);
         let reason = refusal(launch::check_bundle(
@@ -233,13 +257,8 @@ fn replaced_or_reformatted_manifest_named_as_such() {
             &trust(&key),
             &LaunchOptions::default(),
         ));
-        assert!(
-            reason.contains(&format!(
-                "not in canonical form (first difference at byte {offset})"
-            )),
-            "{reason}"
-        );
-        assert!(!reason.contains("signature"), "{reason}");
+        assert!(reason.contains(&expected), "{expected}: {reason}");
+        assert!(reason.contains("reinstall the app"), "{reason}");
     }
 }
 
