@@ -687,7 +687,7 @@ fn keygen_writes_private_key_mode_0600() {
             "1024",
         ],
     );
-    assert!(!small.status.success());
+    assert_eq!(small.status.code(), Some(2), "{}", text(&small));
     assert!(
         text(&small).contains("--bits 1024 is not supported"),
         "{}",
@@ -856,6 +856,20 @@ fn keygen_never_overwrites_public_key() {
     let message = text(&output);
     assert!(message.contains("already exists"), "{message}");
     assert_eq!(message.matches("already exists").count(), 1, "{message}");
+}
+
+#[test]
+fn keygen_rejects_one_path_for_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("key.pem");
+    let output = run_keygen(&both, &both);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("--private and --public both name"),
+        "{}",
+        text(&output)
+    );
+    assert!(!both.exists());
 }
 
 #[test]
@@ -1166,4 +1180,50 @@ fn small_private_key_refused_by_signer() {
         text(&output)
     );
     assert!(!bundle.join("build").exists());
+}
+
+#[test]
+fn invalid_midcore_log_variable_only_warns() {
+    let signed = signed_bundle("packthis.asar");
+    let output = Command::new(binary("midcore-verify"))
+        .args([
+            "launch",
+            signed.bundle.to_str().unwrap(),
+            "--trust",
+            signed.public_key.to_str().unwrap(),
+        ])
+        .env("MIDCORE_LOG", "nonsense===")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("TF_BUILD")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("MIDCORE_LOG=\"nonsense===\" is not a valid log filter"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn json_error_goes_to_stderr_with_command() {
+    let any_key = format!("sha256:{}", "00".repeat(32));
+    let output = run(
+        "midcore-verify",
+        &[
+            "launch",
+            "/nonexistent/bundle",
+            "--trust",
+            &any_key,
+            "--json",
+            "--",
+            "echo",
+            "hi",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(output.stdout.is_empty(), "{}", text(&output));
+    let first_line = output.stderr.split(|&b| b == b'\n').next().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(first_line).unwrap();
+    assert!(report["verdict"].is_null(), "{report}");
 }

@@ -25,20 +25,26 @@ const MAX_TRUST_FILE_LEN: u64 = 64 * 1024;
 
 /// Sets up `tracing` output on stderr, filtered by `filter` or `MIDCORE_LOG` (default `warn`).
 ///
-/// Returns an error naming the option or variable when the filter does not parse.
+/// Returns an error when `--log` does not parse; an invalid `MIDCORE_LOG` only
+/// prints a warning, so a stray variable cannot stop a launch.
 pub fn init_logging(filter: Option<&str>) -> Result<(), String> {
-    let (source, filter) = match (filter, std::env::var("MIDCORE_LOG")) {
-        (Some(filter), _) => ("--log", filter.to_owned()),
-        (None, Ok(filter)) => ("MIDCORE_LOG", filter),
-        (None, Err(_)) => ("the default", "warn".to_owned()),
-    };
-    let env_filter = tracing_subscriber::EnvFilter::builder()
-        .parse(&filter)
-        .map_err(|e| {
+    let parse = |filter: &str| tracing_subscriber::EnvFilter::builder().parse(filter);
+    let env_filter = match (filter, std::env::var("MIDCORE_LOG")) {
+        (Some(filter), _) => parse(filter).map_err(|e| {
             format!(
-                "{source} {filter:?} is not a valid log filter ({e}); use a level such as warn, info or debug, or target=level pairs"
+                "--log {filter:?} is not a valid log filter ({e}); use a level such as warn, info or debug, or target=level pairs"
             )
-        })?;
+        })?,
+        // A variable left in the environment must not stop a launch, so an
+        // invalid one is reported and the default used.
+        (None, Ok(filter)) => parse(&filter).unwrap_or_else(|e| {
+            eprintln!(
+                "warning: MIDCORE_LOG={filter:?} is not a valid log filter ({e}); logging at the default level, warn"
+            );
+            tracing_subscriber::EnvFilter::new("warn")
+        }),
+        (None, Err(_)) => tracing_subscriber::EnvFilter::new("warn"),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr)
@@ -100,6 +106,11 @@ pub struct WasmArgs {
     pub bundle: Option<PathBuf>,
 }
 
+/// Formats `count` with the singular or plural noun, for messages.
+pub fn counted(count: u64, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
 /// Builds the trust set from `--trust` values.
 pub fn load_trust(values: &[String]) -> Result<TrustedKeys, String> {
     let mut trusted = TrustedKeys::new();
@@ -122,11 +133,16 @@ fn error_exit(message: &str) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
-/// Reports an error that stopped `launch` before a verdict; with `--json` also as one object on stdout.
-fn launch_error_exit(message: &str, json: bool) -> ExitCode {
-    if json {
+/// Reports an error that stopped `launch` before a verdict; with `--json` also
+/// as one object, on the stream the report would have used.
+fn launch_error_exit(message: &str, args: &LaunchArgs) -> ExitCode {
+    if args.json {
         let value = serde_json::json!({ "verdict": null, "error": message });
-        let _ = writeln!(std::io::stdout().lock(), "{value}");
+        if args.command.is_empty() {
+            let _ = writeln!(std::io::stdout().lock(), "{value}");
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "{value}");
+        }
     }
     error_exit(message)
 }
@@ -139,12 +155,12 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
              modules only when they are read through the verifier's library, and a command started \
              afterwards reads them on its own; use --mode full, or embed the library and read \
              through it",
-            args.json,
+            &args,
         );
     }
     let trusted = match load_trust(&args.trust) {
         Ok(trusted) => trusted,
-        Err(message) => return launch_error_exit(&message, args.json),
+        Err(message) => return launch_error_exit(&message, &args),
     };
     let options = LaunchOptions {
         mode: match args.mode {
@@ -158,7 +174,7 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
         Ok(verified) => verified.report().clone(),
         Err(LaunchError::Refused(report)) => *report,
         Err(LaunchError::Io(error)) => {
-            return launch_error_exit(&format!("{error}; no verdict was reached"), args.json);
+            return launch_error_exit(&format!("{error}; no verdict was reached"), &args);
         }
     };
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use midcore_signer::keyref::{self, KeyInfo};
-use midcore_signer::local::{DEFAULT_BITS, LocalKey};
+use midcore_signer::local::{DEFAULT_BITS, LocalKey, LocalKeyError};
 use midcore_signer::sign::{self, SignOptions};
 use midcore_verifier::ci::CiReporter;
 
@@ -113,14 +113,13 @@ fn main() -> ExitCode {
             let message = error_message(&error);
             eprintln!("midcore-sign: error: {message}");
             ci.error(&format!("midcore-sign: {message}"), None);
-            ExitCode::FAILURE
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
-}
-
-/// Formats `count` with the singular or plural noun.
-fn counted(count: u64, singular: &str, plural: &str) -> String {
-    format!("{count} {}", if count == 1 { singular } else { plural })
 }
 
 /// Joins an error and its causes with `: `, leaving out a cause whose text the
@@ -137,8 +136,31 @@ fn error_message(error: &anyhow::Error) -> String {
     message
 }
 
+/// An invalid combination of arguments, found after parsing: exit 2, as for
+/// the errors the argument parser reports itself.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 fn keygen(args: &KeygenArgs) -> Result<()> {
-    let key = LocalKey::generate(args.bits)?;
+    if args.private == args.public {
+        return Err(UsageError(format!(
+            "--private and --public both name {}; give the two keys different files",
+            args.private.display()
+        ))
+        .into());
+    }
+    let key = LocalKey::generate(args.bits).map_err(|error| match error {
+        LocalKeyError::UnsupportedBits { .. } => anyhow::Error::new(UsageError(error.to_string())),
+        error => error.into(),
+    })?;
     key.write(&args.private, &args.public)?;
     let key_id = midcore_signer::backend::SigningBackend::public_key(&key).key_id();
     println!("{key_id}");
@@ -174,10 +196,10 @@ fn sign(args: &SignArgs, ci: &CiReporter) -> Result<()> {
         println!(
             "signed {}: {} ({}, {}, {}) with key {} ({}) in {} ms",
             args.bundle.display(),
-            counted(report.files as u64, "file", "files"),
-            counted(report.bytes, "byte", "bytes"),
-            counted(report.archives as u64, "archive", "archives"),
-            counted(report.sidecars as u64, "sidecar", "sidecars"),
+            midcore_verifier::cli::counted(report.files as u64, "file", "files"),
+            midcore_verifier::cli::counted(report.bytes, "byte", "bytes"),
+            midcore_verifier::cli::counted(report.archives as u64, "archive", "archives"),
+            midcore_verifier::cli::counted(report.sidecars as u64, "sidecar", "sidecars"),
             report.key_id,
             report.key,
             report.duration_ms

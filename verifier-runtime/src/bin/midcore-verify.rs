@@ -33,11 +33,11 @@ enum Command {
     /// Check the manifest signature and one runner against it, then run the runner on stdin.
     #[cfg(feature = "sandbox")]
     Run(midcore_verifier::sandbox::cli::RunArgs),
-    /// Stands in for `run` in builds without the runner sandbox, so the error names the fix.
+    /// Not available: this build has no runner sandbox (rebuild with `--features sandbox`).
     #[cfg(not(feature = "sandbox"))]
     #[command(hide = true, disable_help_flag = true)]
     Run {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         ignored: Vec<String>,
     },
 }

@@ -282,11 +282,11 @@ fn print_summary(path: &Path, summary: &ReplaySummary) {
         SourceFormat::Export => "ledger export",
     };
     println!(
-        "{}: valid {kind} of project {}: {} entries, {} receipts (all signatures verified), tenant {}, head {}",
+        "{}: valid {kind} of project {}: {}, {} (all signatures verified), tenant {}, head {}",
         path.display(),
         summary.project,
-        summary.entries,
-        summary.receipts,
+        crate::cli::counted(summary.entries, "entry", "entries"),
+        crate::cli::counted(summary.receipts, "receipt", "receipts"),
         summary.tenant.as_deref().unwrap_or("(none yet)"),
         hex::encode(summary.head)
     );

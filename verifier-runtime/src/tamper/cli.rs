@@ -49,14 +49,14 @@ impl TamperCheckArgs {
                     if !self.json {
                         let first = entries.first().map_or(0, |entry| entry.seq);
                         let last = entries.last().map_or(0, |entry| entry.seq);
-                        let (noun, range) = if entries.len() == 1 {
-                            ("finding", format!("entry {first}"))
+                        let range = if first == last {
+                            format!("entry {first}")
                         } else {
-                            ("findings", format!("entries {first} to {last}"))
+                            format!("entries {first} to {last}")
                         };
                         println!(
-                            "recorded {} {noun} in {} ({range})",
-                            entries.len(),
+                            "recorded {} in {} ({range})",
+                            crate::cli::counted(entries.len() as u64, "finding", "findings"),
                             path.display()
                         );
                     }
