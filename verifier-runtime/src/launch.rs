@@ -461,7 +461,7 @@ fn verify_manifest_in(
     }
     public_key.verify(&parts.signed_bytes, &parts.signature).map_err(|e| {
         // A reformatted file keeps the signature's shape but not the signed
-        // bytes; name the reformatting, which says more than the bad signature.
+        // bytes, so the reformatting is the more useful reason to report.
         let reason = match manifest::diagnose_form(&bytes) {
             Some(form) => form.to_string(),
             None => format!(

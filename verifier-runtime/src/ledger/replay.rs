@@ -80,7 +80,7 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
-    /// Writing a file (an export or its temporary files) failed.
+    /// A failed write of an export or of its temporary files.
     #[error("{path}: failed to write: {source}")]
     Write {
         /// The file.
