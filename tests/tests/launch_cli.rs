@@ -550,6 +550,60 @@ fn lazy_mode_rejects_command() {
 }
 
 #[test]
+fn lazy_mode_hashes_unloadable_wasm() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("resources");
+    let runners = bundle.join("local-compute/runners");
+    std::fs::create_dir_all(runners.join("grammars")).unwrap();
+    let module = b"\0asm\x01\0\0\0";
+    for name in [
+        "echo.wasm",
+        "grammars/lang.wasm",
+        "my runner.wasm",
+        ".hidden.wasm",
+    ] {
+        std::fs::write(runners.join(name), module).unwrap();
+    }
+    let (private_key, public_key) = keygen(dir.path());
+    let output = sign(&bundle, &private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    let signed = Signed {
+        _dir: dir,
+        bundle,
+        public_key,
+        private_key,
+    };
+
+    // Same-size changes: only a hash can see them.
+    for name in [
+        "echo.wasm",
+        "grammars/lang.wasm",
+        "my runner.wasm",
+        ".hidden.wasm",
+    ] {
+        std::fs::write(runners.join(name), b"\0asm\x01\0\0\x01").unwrap();
+    }
+    let output = launch(&signed, &["--mode", "lazy", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let drifted: Vec<&str> = report["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drifted,
+        [
+            "local-compute/runners/.hidden.wasm",
+            "local-compute/runners/grammars/lang.wasm",
+            "local-compute/runners/my runner.wasm",
+        ],
+        "a loadable runner is checked when loaded; every other module is hashed"
+    );
+}
+
+#[test]
 fn command_stdout_carries_no_report() {
     let signed = signed_bundle("packthis.asar");
     let output = launch(&signed, &["--json", "--", "sh", "-c", "echo shell-started"]);

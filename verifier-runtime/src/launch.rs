@@ -24,6 +24,8 @@ const MAX_PUBLIC_KEY_LEN: u64 = 64 * 1024;
 /// Folder, relative to the bundle, that contains runner modules. Lazy mode leaves
 /// `*.wasm` files here to the runner loader, which checks each in full.
 pub const RUNNERS_DIR: &str = "local-compute/runners";
+/// Longest runner name, in bytes.
+pub const MAX_RUNNER_NAME_LEN: usize = 64;
 
 /// How much of the bundle the launch check hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -322,35 +324,57 @@ fn open_signed_archive(
     archive_path: &str,
     record: &ArchiveRecord,
 ) -> Result<Archive, String> {
-    let archive = Archive::open(&root.join(archive_path)).map_err(|e| e.to_string())?;
-    if archive.header_sha256() != record.header_sha256
-        || archive.header_json().len() as u64 != record.header_size
-    {
-        return Err(format!(
-            "{archive_path}: the archive header changed after signing (expected sha256 {}, found {})",
-            hex::encode(record.header_sha256),
-            hex::encode(archive.header_sha256())
-        ));
+    Archive::open_expecting(
+        &root.join(archive_path),
+        &record.header_sha256,
+        record.header_size,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Why an archive's header digest could not be computed.
+#[derive(Clone, Debug)]
+enum HeaderProblem {
+    /// Opening or reading the file failed, so no verdict can be reached.
+    Unreadable {
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+    /// The bytes read are not a valid header prefix, or end early.
+    Invalid(String),
+}
+
+impl HeaderProblem {
+    fn unreadable(error: &std::io::Error) -> Self {
+        Self::Unreadable {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
     }
-    Ok(archive)
 }
 
 /// Reads an archive's 16-byte prefix and JSON header and returns the
 /// header's SHA-256 and length, without parsing the JSON.
-fn read_header_digest(path: &Path) -> Result<(Sha256Digest, u64), String> {
-    let (mut file, metadata) = bundle::open_regular_no_follow(path).map_err(|e| e.to_string())?;
+fn read_header_digest(path: &Path) -> Result<(Sha256Digest, u64), HeaderProblem> {
+    let (mut file, metadata) =
+        bundle::open_regular_no_follow(path).map_err(|e| HeaderProblem::unreadable(&e))?;
     let mut prefix = [0u8; 16];
-    file.read_exact(&mut prefix)
-        .map_err(|e| format!("cannot read the header prefix: {e}"))?;
+    file.read_exact(&mut prefix).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            HeaderProblem::Invalid("the file ends inside the 16-byte header prefix".to_owned())
+        } else {
+            HeaderProblem::unreadable(&e)
+        }
+    })?;
     let layout = crate::asar::parse_header(&prefix, metadata.len())
-        .map_err(|e| e.in_archive(path).to_string())?;
-    let (digest, read) =
-        Sha256::digest_reader((&mut file).take(layout.json_len)).map_err(|e| e.to_string())?;
+        .map_err(|e| HeaderProblem::Invalid(e.in_archive(path).to_string()))?;
+    let (digest, read) = Sha256::digest_reader((&mut file).take(layout.json_len))
+        .map_err(|e| HeaderProblem::unreadable(&e))?;
     if read != layout.json_len {
-        return Err(format!(
+        return Err(HeaderProblem::Invalid(format!(
             "the header is truncated ({read} of {} bytes)",
             layout.json_len
-        ));
+        )));
     }
     Ok((digest, layout.json_len))
 }
@@ -603,7 +627,14 @@ pub fn check_bundle(
                 continue;
             }
             Ok((digest, _)) => hex::encode(digest),
-            Err(error) => format!("unreadable header: {error}"),
+            Err(HeaderProblem::Invalid(reason)) => format!("invalid header: {reason}"),
+            Err(HeaderProblem::Unreadable { kind, message }) => {
+                return Err(BundleError::Io {
+                    path: root.join(path),
+                    source: std::io::Error::new(kind, message),
+                }
+                .into());
+            }
         };
         drift.push(Drift {
             path: path.clone(),
@@ -652,6 +683,15 @@ pub fn check_bundle(
         {
             continue;
         }
+        let actual = if digest.sha256 == record.sha256 && digest.size == record.size {
+            // Same bytes, other file: it was replaced while the check ran.
+            format!(
+                "{} in a different file, which replaced the original during the check",
+                hex::encode(digest.sha256)
+            )
+        } else {
+            hex::encode(digest.sha256)
+        };
         drift.push(Drift {
             path: path.clone(),
             kind: if digest.size == record.size {
@@ -660,7 +700,7 @@ pub fn check_bundle(
                 DriftKind::SizeMismatch
             },
             expected: Some(hex::encode(record.sha256)),
-            actual: Some(hex::encode(digest.sha256)),
+            actual: Some(actual),
         });
         if let Some(archive_record) = manifest.archives.get(path) {
             drift.extend(diagnose_archive(root, path, archive_record));
@@ -704,7 +744,7 @@ pub fn check_bundle(
 #[derive(Default)]
 struct Prehashed {
     /// Header digest and length of every `*.asar` file, by bundle path.
-    headers: BTreeMap<String, Result<(Sha256Digest, u64), String>>,
+    headers: BTreeMap<String, Result<(Sha256Digest, u64), HeaderProblem>>,
     /// Digest of every other file lazy mode hashes, by bundle path.
     files: BTreeMap<String, Result<bundle::FileDigest, BundleError>>,
 }
@@ -733,10 +773,42 @@ fn prehash_lazy(root: &Path, found: &BTreeMap<String, WalkEntry>) -> Prehashed {
     prehashed
 }
 
+/// Checks that `name` is a plain runner name: letters, digits, `-`, `_` and
+/// `.`, no leading `.`, no `..`, 1 to 64 bytes. Only such names are loaded as
+/// `local-compute/runners/NAME.wasm`.
+pub fn check_runner_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("the name is empty");
+    }
+    if name.len() > MAX_RUNNER_NAME_LEN {
+        return Err("the name is longer than 64 bytes");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err("the name contains a path separator");
+    }
+    if name.contains("..") {
+        return Err("the name contains '..'");
+    }
+    if name.starts_with('.') {
+        return Err("the name starts with '.'");
+    }
+    if !name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+    {
+        return Err("the name contains a character other than letters, digits, '-', '_' and '.'");
+    }
+    Ok(())
+}
+
+/// Returns whether `path` is a module the runner loader can load, which
+/// checks it in full at load time: exactly `local-compute/runners/NAME.wasm`
+/// with a valid runner name. Any other `.wasm` file is an ordinary file.
 fn is_runner_module(path: &str) -> bool {
     path.strip_prefix(RUNNERS_DIR)
-        .is_some_and(|rest| rest.starts_with('/'))
-        && path.ends_with(".wasm")
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|file| file.strip_suffix(".wasm"))
+        .is_some_and(|name| check_runner_name(name).is_ok())
 }
 
 /// Returns whether lazy mode hashes this file: everything except signed archives

@@ -356,10 +356,8 @@ pub struct SignedParts {
 /// string is always escaped, so the unescaped pattern searched for cannot occur
 /// inside a string. The text after it must be exactly the expected ending.
 ///
-/// When the bytes do not have that shape, they are parsed as JSON only to
-/// name the problem: invalid JSON, or the first byte that differs from the
-/// canonical encoding (a reformatted or edited file). Nothing parsed there is
-/// used.
+/// When the bytes do not have that shape, [`diagnose_form`] names the first
+/// byte that cannot be part of a canonical manifest, if it finds one.
 pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
     split_signed_parts(bytes).map_err(|error| match error {
         ManifestError::TooLarge { .. } => error,
@@ -367,11 +365,38 @@ pub fn split_signature(bytes: &[u8]) -> Result<SignedParts, ManifestError> {
     })
 }
 
-/// Names why `bytes` are not a canonical manifest file (invalid JSON, or the
-/// first byte that differs from the canonical encoding), or returns `None`
-/// when they are canonical JSON. Used only to explain a rejection.
+/// Finds the first byte of `bytes` that cannot be part of a canonical
+/// manifest file: a first byte other than `{`, whitespace outside a string
+/// (pretty-printing, spaced separators, CR or trailing spaces), or a missing
+/// final line feed. Returns `None` when there is none. The bytes are
+/// unauthenticated and this only explains a rejection, so it is one pass in
+/// constant memory and builds nothing from them.
 pub fn diagnose_form(bytes: &[u8]) -> Option<ManifestError> {
-    parse_canonical(bytes).err()
+    let not_canonical = |offset| Some(ManifestError::NotCanonical { offset });
+    if bytes.first() != Some(&b'{') {
+        return not_canonical(0);
+    }
+    let last = bytes.len() - 1;
+    let (mut in_string, mut escaped) = (false, false);
+    for (offset, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if matches!(byte, b' ' | b'\t' | b'\r' | b'\n') && !(byte == b'\n' && offset == last)
+        {
+            return not_canonical(offset);
+        }
+    }
+    if bytes[last] != b'\n' {
+        return not_canonical(bytes.len());
+    }
+    None
 }
 
 fn split_signed_parts(bytes: &[u8]) -> Result<SignedParts, ManifestError> {

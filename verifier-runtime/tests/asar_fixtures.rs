@@ -402,3 +402,36 @@ fn fully_unpacked_archive_has_empty_data() {
     assert_eq!(archive.file_len(), archive.data_offset());
     assert!(archive.check_integrity().is_ok());
 }
+
+#[test]
+fn open_expecting_checks_header_before_parsing() {
+    let path = archive("expected/packthis.asar");
+    let opened = Archive::open(&path).expect("fixture opens");
+    let digest = opened.header_sha256();
+    let len = opened.header_json().len() as u64;
+
+    let same = Archive::open_expecting(&path, &digest, len).expect("matching header opens");
+    assert_eq!(same.entries().len(), opened.entries().len());
+
+    let mut other_digest = digest;
+    other_digest[0] ^= 1;
+    let error = Archive::open_expecting(&path, &other_digest, len).unwrap_err();
+    assert!(
+        matches!(error.kind, AsarErrorKind::HeaderChanged { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("changed after signing"),
+        "{error}"
+    );
+
+    let error = Archive::open_expecting(&path, &digest, len + 1).unwrap_err();
+    assert!(
+        matches!(error.kind, AsarErrorKind::HeaderChanged { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&format!("found {len} bytes")),
+        "{error}"
+    );
+}

@@ -199,6 +199,14 @@ pub enum AsarErrorKind {
         /// The limit.
         max: u64,
     },
+    /// The header is not the one the caller expected (see [`crate::asar::Archive::open_expecting`]).
+    #[error("the archive header changed after signing (expected {expected}, found {found})")]
+    HeaderChanged {
+        /// The expected header: its SHA-256 and length.
+        expected: String,
+        /// What the archive holds instead.
+        found: String,
+    },
     /// A padding byte after the header JSON is not zero.
     #[error("header padding after the JSON is not zero")]
     NonZeroPadding,

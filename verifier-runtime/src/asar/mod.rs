@@ -143,9 +143,39 @@ impl Archive {
         Self::from_file(file, path)
     }
 
+    /// Opens an archive whose JSON header must have exactly this SHA-256 and
+    /// length, as a signed manifest records them. The length is compared
+    /// before the header is read and the hash before it is parsed, so a
+    /// replaced header costs neither memory nor parsing, and the bytes parsed
+    /// are the bytes that were hashed.
+    pub fn open_expecting(
+        path: &Path,
+        header_sha256: &[u8; 32],
+        header_len: u64,
+    ) -> Result<Archive, AsarError> {
+        let file = open_without_blocking(path).map_err(|source| {
+            AsarError::new(
+                path,
+                AsarErrorKind::Io {
+                    operation: "open",
+                    source,
+                },
+            )
+        })?;
+        Self::read_checked(file, path, Some((header_sha256, header_len)))
+    }
+
     /// Checks an archive from an already open handle; `path` names it in errors and locates
     /// the `.unpacked` folder.
     pub fn from_file(file: File, path: &Path) -> Result<Archive, AsarError> {
+        Self::read_checked(file, path, None)
+    }
+
+    fn read_checked(
+        file: File,
+        path: &Path,
+        expected_header: Option<(&[u8; 32], u64)>,
+    ) -> Result<Archive, AsarError> {
         let fail = |kind| AsarError::new(path, kind);
         let io_fail =
             |operation, source| AsarError::new(path, AsarErrorKind::Io { operation, source });
@@ -166,6 +196,18 @@ impl Archive {
         let mut prefix = [0u8; 16];
         read::read_exact_at(&file, &mut prefix, 0).map_err(|source| io_fail("read", source))?;
         let layout = parse_header(&prefix, file_len).map_err(|error| error.in_archive(path))?;
+        let changed = |found: String| {
+            let (sha256, len) = expected_header.unwrap_or((&[0; 32], 0));
+            fail(AsarErrorKind::HeaderChanged {
+                expected: format!("{len} bytes with sha256 {}", hex::encode(sha256)),
+                found,
+            })
+        };
+        if let Some((_, expected_len)) = expected_header
+            && layout.json_len != expected_len
+        {
+            return Err(changed(format!("{} bytes", layout.json_len)));
+        }
 
         // 3. The JSON bytes and the zero padding after them.
         let to_usize = |value: u64| {
@@ -183,11 +225,16 @@ impl Archive {
         if padding.iter().any(|&byte| byte != 0) {
             return Err(fail(AsarErrorKind::NonZeroPadding));
         }
+        let header_sha256 = sha256(&header);
+        if let Some((expected_sha256, _)) = expected_header
+            && header_sha256 != *expected_sha256
+        {
+            return Err(changed(format!("sha256 {}", hex::encode(header_sha256))));
+        }
 
         // 4. The header tree: entries, byte ranges and links.
         let (entries, links) = header::parse_header_json_with_links(&header, layout.data_len)
             .map_err(|error| error.in_archive(path))?;
-        let header_sha256 = sha256(&header);
         tracing::debug!(archive = %path.display(), entries = entries.len(), header_sha256 = %hex::encode(header_sha256), "opened ASAR archive");
         Ok(Archive {
             file: Arc::new(file),

@@ -17,40 +17,13 @@ pub const RUNNERS_DIR: &str = "local-compute/runners";
 /// Largest sidecar file read; a sidecar is a small JSON envelope.
 const MAX_SIDECAR_BYTES: u64 = 64 * 1024;
 
-/// Maximum length of a runner name, in bytes.
-const MAX_NAME_LEN: usize = 64;
-
 /// The manifest path of runner `name`: `local-compute/runners/NAME.wasm`.
-/// Fails unless `name` is a plain name (letters, digits, `-`, `_`, `.`; no
-/// leading `.`, no `..`, at most 64 bytes).
+/// Fails unless `name` passes [`crate::launch::check_runner_name`].
 pub fn runner_path(name: &str) -> Result<String, LoadError> {
-    let invalid = |reason| LoadError::InvalidName {
+    crate::launch::check_runner_name(name).map_err(|reason| LoadError::InvalidName {
         runner: name.to_owned(),
         reason,
-    };
-    if name.is_empty() {
-        return Err(invalid("the name is empty"));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(invalid("the name is longer than 64 bytes"));
-    }
-    if name.contains('/') || name.contains('\\') {
-        return Err(invalid("the name contains a path separator"));
-    }
-    if name.contains("..") {
-        return Err(invalid("the name contains '..'"));
-    }
-    if name.starts_with('.') {
-        return Err(invalid("the name starts with '.'"));
-    }
-    if !name
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
-    {
-        return Err(invalid(
-            "the name contains a character other than letters, digits, '-', '_' and '.'",
-        ));
-    }
+    })?;
     Ok(format!("{RUNNERS_DIR}/{name}.wasm"))
 }
 
