@@ -500,19 +500,23 @@ fn invalid_options_exit_two() {
     }
 }
 
+/// Runs `launch --json` on a bundle that does not exist, so it exits 2, with `extra` after.
+fn launch_missing_bundle_json(extra: &[&str]) -> Output {
+    let any_key = format!("sha256:{}", "00".repeat(32));
+    let mut args = vec![
+        "launch",
+        "/nonexistent/bundle",
+        "--trust",
+        &any_key,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    run("midcore-verify", &args)
+}
+
 #[test]
 fn json_io_error_prints_object() {
-    let any_key = format!("sha256:{}", "00".repeat(32));
-    let output = run(
-        "midcore-verify",
-        &[
-            "launch",
-            "/nonexistent/bundle",
-            "--trust",
-            &any_key,
-            "--json",
-        ],
-    );
+    let output = launch_missing_bundle_json(&[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["verdict"].is_null(), "{report}");
@@ -1261,20 +1265,7 @@ fn invalid_midcore_log_variable_only_warns() {
 
 #[test]
 fn json_error_goes_to_stderr_with_command() {
-    let any_key = format!("sha256:{}", "00".repeat(32));
-    let output = run(
-        "midcore-verify",
-        &[
-            "launch",
-            "/nonexistent/bundle",
-            "--trust",
-            &any_key,
-            "--json",
-            "--",
-            "echo",
-            "hi",
-        ],
-    );
+    let output = launch_missing_bundle_json(&["--", "echo", "hi"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(output.stdout.is_empty(), "{}", text(&output));
     let first_line = output.stderr.split(|&b| b == b'\n').next().unwrap();

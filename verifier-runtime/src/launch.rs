@@ -24,7 +24,7 @@ const MAX_PUBLIC_KEY_LEN: u64 = 64 * 1024;
 /// Folder, relative to the bundle, that contains runner modules. Lazy mode leaves
 /// `*.wasm` files here to the runner loader, which checks each in full.
 pub const RUNNERS_DIR: &str = "local-compute/runners";
-/// Longest runner name, in bytes.
+/// Maximum length of a runner name, in bytes.
 pub const MAX_RUNNER_NAME_LEN: usize = 64;
 
 /// How much of the bundle the launch check hashes.
@@ -332,7 +332,7 @@ fn open_signed_archive(
     .map_err(|e| e.to_string())
 }
 
-/// Why an archive's header digest could not be computed.
+/// Failure to compute an archive's header digest.
 #[derive(Clone, Debug)]
 enum HeaderProblem {
     /// Opening or reading the file failed, so no verdict can be reached.

@@ -204,7 +204,7 @@ pub enum AsarErrorKind {
     HeaderChanged {
         /// The expected header: its SHA-256 and length.
         expected: String,
-        /// What the archive holds instead.
+        /// What the archive contains instead.
         found: String,
     },
     /// A padding byte after the header JSON is not zero.

@@ -128,18 +128,23 @@ impl fmt::Debug for Archive {
     }
 }
 
+/// Opens `path` for reading without blocking on a FIFO, naming it in the error.
+fn open_archive_file(path: &Path) -> Result<File, AsarError> {
+    open_without_blocking(path).map_err(|source| {
+        AsarError::new(
+            path,
+            AsarErrorKind::Io {
+                operation: "open",
+                source,
+            },
+        )
+    })
+}
+
 impl Archive {
     /// Opens and checks the archive at `path`.
     pub fn open(path: &Path) -> Result<Archive, AsarError> {
-        let file = open_without_blocking(path).map_err(|source| {
-            AsarError::new(
-                path,
-                AsarErrorKind::Io {
-                    operation: "open",
-                    source,
-                },
-            )
-        })?;
+        let file = open_archive_file(path)?;
         Self::from_file(file, path)
     }
 
@@ -153,15 +158,7 @@ impl Archive {
         header_sha256: &[u8; 32],
         header_len: u64,
     ) -> Result<Archive, AsarError> {
-        let file = open_without_blocking(path).map_err(|source| {
-            AsarError::new(
-                path,
-                AsarErrorKind::Io {
-                    operation: "open",
-                    source,
-                },
-            )
-        })?;
+        let file = open_archive_file(path)?;
         Self::read_checked(file, path, Some((header_sha256, header_len)))
     }
 
