@@ -570,3 +570,33 @@ fn export_rejects_fifo_and_folder_without_leftovers() {
         );
     }
 }
+
+#[test]
+fn append_into_missing_folder_names_it() {
+    let fixture = Fixture::new();
+    let receipt = fixture.receipt_file(
+        &ReceiptFields::new("r-1", "ocr.page", TENANT, 125, JAN_15),
+        &fixture.key,
+    );
+    let missing = fixture.dir.path().join("no-such-folder/app.ledger");
+    let output = run(&[
+        "ledger",
+        "append",
+        path_str(&missing),
+        "--project",
+        PROJECT,
+        "--tenant",
+        TENANT,
+        "--receipt",
+        path_str(&receipt),
+        "--receipt-key",
+        path_str(&fixture.key.public_pem),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no-such-folder is not an existing folder"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains(".lock"), "{}", stderr(&output));
+}

@@ -241,3 +241,32 @@ fn fifo_cache_key_rejected_without_hanging() {
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
+
+#[test]
+fn unusable_cache_folder_leaves_no_key() {
+    let key = TestKey::generate();
+    let bundle = bundle(&key);
+    let outside = tempfile::tempdir().expect("folder outside the bundle");
+    let blocker = outside.path().join("a-file");
+    std::fs::write(&blocker, b"not a folder").expect("write file");
+    let cache_key = outside.path().join("cache.key");
+    let output = run(
+        &bundle,
+        &key,
+        "echo",
+        &[
+            "--cache-dir",
+            blocker.join("cache").to_str().expect("UTF-8 path"),
+            "--cache-key",
+            cache_key.to_str().expect("UTF-8 path"),
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the compiled-code cache folder"),
+        "{stderr}"
+    );
+    assert!(!cache_key.exists(), "a key was created for a rejected run");
+}

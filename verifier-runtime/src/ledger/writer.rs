@@ -52,6 +52,22 @@ impl Ledger {
             reason,
         })?;
 
+        // A missing folder would otherwise be reported on the lock file's path.
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(LedgerError::Io {
+                path: path.to_owned(),
+                action: "open the ledger's folder",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} is not an existing folder", folder.display()),
+                ),
+            });
+        }
+
         // Step 1: the lock comes first, so the state read below cannot change under us.
         let lock = acquire_lock(path, timeout)?;
 

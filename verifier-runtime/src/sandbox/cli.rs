@@ -110,6 +110,16 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     config.limits.timeout = Duration::from_millis(args.timeout_ms);
     config.limits.max_stdout_bytes = args.max_output_bytes;
     if let (Some(dir), Some(key_path)) = (&args.cache_dir, &args.cache_key) {
+        // The folder first, so a path that cannot be a folder leaves no new key behind.
+        std::fs::create_dir_all(dir).map_err(|error| {
+            (
+                crate::cli::EXIT_ERROR,
+                format!(
+                    "cannot create the compiled-code cache folder {}: {error}; name a folder outside the bundle",
+                    dir.display()
+                ),
+            )
+        })?;
         let key = CacheKey::load_or_create(key_path)
             .map_err(|error| (EXIT_HOST_ERROR, error.to_string()))?;
         config.cache = Some(CacheConfig {
