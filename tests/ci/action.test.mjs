@@ -236,12 +236,21 @@ test('install rejects pinned sha256 mismatch', { skip: !targetForThisRunner() &&
 });
 
 test('install rejects plain http to other hosts', async () => {
-  const result = await runCompositeAction({
-    actionDir: ACTION_DIR,
-    workspace: makeWorkspace(),
-    inputs: { bundle: 'bundle', key: KEY, 'release-url': 'http://releases.example/releases' },
-    env: OIDC_ENV,
-  });
-  assert.equal(result.outcome, 'failure');
-  assert.equal(result.errors[0]?.properties.title, "Midcore sign input 'release-url'");
+  for (const url of [
+    'http://releases.example/releases',
+    // curl reads "localhost:1@" as user information and connects to the host after it.
+    'http://localhost:1@releases.example/releases',
+    'http://127.0.0.1:1@127.0.0.2:8080/releases',
+    'https://user@releases.example/releases',
+    'http://localhost.releases.example/releases',
+  ]) {
+    const result = await runCompositeAction({
+      actionDir: ACTION_DIR,
+      workspace: makeWorkspace(),
+      inputs: { bundle: 'bundle', key: KEY, 'release-url': url },
+      env: OIDC_ENV,
+    });
+    assert.equal(result.outcome, 'failure', url);
+    assert.equal(result.errors[0]?.properties.title, "Midcore sign input 'release-url'", url);
+  }
 });

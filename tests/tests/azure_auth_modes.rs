@@ -124,6 +124,33 @@ fn azure_pipelines_signs() {
 }
 
 #[test]
+fn azure_pipelines_requires_https_oidc_url() {
+    let fixture = Fixture::new();
+    let info = fixture.info();
+    let mut env = federated_env(&fixture);
+    env.push((
+        "AZURE_SERVICE_CONNECTION_ID".to_owned(),
+        info.ado_service_connection_id.clone(),
+    ));
+    env.push((
+        "SYSTEM_ACCESSTOKEN".to_owned(),
+        info.ado_access_token.clone(),
+    ));
+    env.push((
+        "SYSTEM_OIDCREQUESTURI".to_owned(),
+        info.ado_oidc_url.replacen("https://", "http://", 1),
+    ));
+    let output = probe(&["info", &fixture.reference(KEY), "azure-pipelines"], &env);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("SYSTEM_OIDCREQUESTURI must use https"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fixture.emulator.stats().assertion_requests, 0);
+}
+
+#[test]
 fn azure_pipelines_without_access_token_is_explained() {
     let fixture = Fixture::new();
     let info = fixture.info();

@@ -289,3 +289,19 @@ fn bad_request_is_not_retried() {
     assert!(message.contains("midcore.vault.test"), "{message}");
     assert_eq!(fixture.emulator.stats().key_vault_requests, 1);
 }
+
+#[test]
+fn huge_deadline_is_rejected() {
+    let fixture = Fixture::new();
+    let env = with(
+        &fixture.client_secret_env(),
+        "MIDCORE_SIGN_DEADLINE_SECS",
+        "18446744073709551615",
+    );
+    let output = probe(&["info", &fixture.reference(KEY), "client-secret"], &env);
+    assert!(!output.status.success());
+    assert_ne!(output.status.code(), Some(101), "the probe panicked");
+    let message = stderr(&output);
+    assert!(message.contains("MIDCORE_SIGN_DEADLINE_SECS="), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+}

@@ -55,9 +55,20 @@ if [[ -z "$sign" || -z "$verify" ]]; then
     base="${GITHUB_SERVER_URL:-https://github.com}/$repository/releases"
   fi
   base="${base%/}"
+  # The authority (between :// and the next /) is checked as a whole: curl
+  # reads "user@" before the host, so a text prefix match is not enough.
+  authority="${base#*://}"
+  authority="${authority%%/*}"
+  if [[ "$authority" == *@* ]]; then
+    fail_input release-url "'$base' contains user information (an @ before the host); give the plain release URL"
+  fi
   case "$base" in
     https://*) protocols="=https" ;;
-    http://127.0.0.1:* | http://127.0.0.1/* | http://localhost:* | http://localhost/*) protocols="=http" ;;
+    http://*)
+      [[ "$authority" =~ ^(127\.0\.0\.1|localhost)(:[0-9]+)?$ ]] ||
+        fail_input release-url "'$base' is not an https URL; plain http is accepted only for loopback test servers"
+      protocols="=http"
+      ;;
     *) fail_input release-url "'$base' is not an https URL; plain http is accepted only for loopback test servers" ;;
   esac
   if [[ -z "$version" || "$version" == latest ]]; then

@@ -182,17 +182,21 @@ pub fn build(
                 }),
             )?
         }
-        AuthMode::AzurePipelines => AzurePipelinesCredential::new(
-            required("AZURE_TENANT_ID")?,
-            required("AZURE_CLIENT_ID")?,
-            &required("AZURE_SERVICE_CONNECTION_ID")?,
-            Secret::new(required_secret("SYSTEM_ACCESSTOKEN")?),
-            Some(AzurePipelinesCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions {
-                    client_options: options,
-                },
-            }),
-        )?,
+        AuthMode::AzurePipelines => {
+            // The SDK reads this variable itself and sends SYSTEM_ACCESSTOKEN there.
+            required_https_url("SYSTEM_OIDCREQUESTURI")?;
+            AzurePipelinesCredential::new(
+                required("AZURE_TENANT_ID")?,
+                required("AZURE_CLIENT_ID")?,
+                &required("AZURE_SERVICE_CONNECTION_ID")?,
+                Secret::new(required_secret("SYSTEM_ACCESSTOKEN")?),
+                Some(AzurePipelinesCredentialOptions {
+                    credential_options: ClientAssertionCredentialOptions {
+                        client_options: options,
+                    },
+                }),
+            )?
+        }
         AuthMode::WorkloadIdentity => {
             WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
                 credential_options: ClientAssertionCredentialOptions {
@@ -237,21 +241,28 @@ impl std::fmt::Debug for GithubOidcAssertion {
     }
 }
 
+/// Reads the URL in the environment variable `name` and requires https,
+/// because the request to it carries the job's bearer token.
+fn required_https_url(name: &str) -> azure_core::Result<url::Url> {
+    let raw = required(name)?;
+    let url = url::Url::parse(&raw).map_err(|err| {
+        azure_core::Error::with_message(
+            ErrorKind::Credential,
+            format!("{name} is not a valid URL: {err}"),
+        )
+    })?;
+    if url.scheme() != "https" {
+        return Err(azure_core::Error::with_message(
+            ErrorKind::Credential,
+            format!("{name} must use https"),
+        ));
+    }
+    Ok(url)
+}
+
 impl GithubOidcAssertion {
     fn from_env(http: reqwest::Client) -> azure_core::Result<Self> {
-        let raw = required("ACTIONS_ID_TOKEN_REQUEST_URL")?;
-        let mut url = url::Url::parse(&raw).map_err(|err| {
-            azure_core::Error::with_message(
-                ErrorKind::Credential,
-                format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a valid URL: {err}"),
-            )
-        })?;
-        if url.scheme() != "https" {
-            return Err(azure_core::Error::with_message(
-                ErrorKind::Credential,
-                "ACTIONS_ID_TOKEN_REQUEST_URL must use https",
-            ));
-        }
+        let mut url = required_https_url("ACTIONS_ID_TOKEN_REQUEST_URL")?;
         url.query_pairs_mut()
             .append_pair("audience", "api://AzureADTokenExchange");
         Ok(Self {

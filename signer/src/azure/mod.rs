@@ -468,8 +468,10 @@ fn check_key(
         .ok_or_else(|| format!("Key Vault {vault} returned key {name} without a kid"))?;
 
     // 1. The kid must name the requested key and, if pinned, the requested version.
-    let (kid_name, kid_version) = split_kid(&kid).ok_or_else(|| {
-        format!("Key Vault {vault} returned the kid {kid:?}, which is not a versioned key id")
+    let (kid_name, kid_version) = split_kid(&kid, &reference.host).ok_or_else(|| {
+        format!(
+            "Key Vault {vault} returned the kid {kid:?}, which is not a versioned key id of this vault"
+        )
     })?;
     if !kid_name.eq_ignore_ascii_case(name) {
         return Err(format!(
@@ -565,7 +567,7 @@ async fn sign_one(
         key: kid.to_string(),
         reason,
     };
-    let Some((_, version)) = split_kid(&kid) else {
+    let Some((_, version)) = split_kid(&kid, &shared.reference.host) else {
         return Err(failed("the recorded kid has no version".to_owned()));
     };
     let version = version.to_owned();

@@ -125,10 +125,20 @@ impl KeyReference {
     }
 }
 
-/// Splits a versioned key id `https://HOST[:PORT]/keys/NAME/VERSION` into name and version.
-pub fn split_kid(kid: &str) -> Option<(&str, &str)> {
+/// Splits a versioned key id `https://HOST[:PORT]/keys/NAME/VERSION` into name
+/// and version, provided HOST is `host` (compared without regard to letter
+/// case). The port is not compared: Key Vault leaves it out, and a vault
+/// reached through a name override can report the port it listens on.
+pub fn split_kid<'a>(kid: &'a str, host: &str) -> Option<(&'a str, &'a str)> {
     let rest = kid.strip_prefix("https://")?;
-    let (_, path) = rest.split_once('/')?;
+    let (kid_authority, path) = rest.split_once('/')?;
+    let kid_host = match kid_authority.rsplit_once(':') {
+        Some((kid_host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => kid_host,
+        _ => kid_authority,
+    };
+    if !kid_host.eq_ignore_ascii_case(host) {
+        return None;
+    }
     match path.split('/').collect::<Vec<_>>().as_slice() {
         ["keys", name, version]
             if version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()) =>
@@ -192,13 +202,24 @@ mod tests {
     fn splits_versioned_kid() {
         let kid = "https://v.vault.test:1/keys/release/0123456789abcdef0123456789abcdef";
         assert_eq!(
-            split_kid(kid),
+            split_kid(kid, "V.vault.test"),
             Some(("release", "0123456789abcdef0123456789abcdef"))
         );
     }
 
     #[test]
     fn rejects_unversioned_kid() {
-        assert_eq!(split_kid("https://v.vault.test/keys/release"), None);
+        assert_eq!(
+            split_kid("https://v.vault.test/keys/release", "v.vault.test"),
+            None
+        );
+    }
+
+    #[test]
+    fn rejects_kid_of_other_vault() {
+        let kid = "https://other.vault.test/keys/release/0123456789abcdef0123456789abcdef";
+        assert_eq!(split_kid(kid, "v.vault.test"), None);
+        let kid = "https://v.vault.test.evil.test/keys/release/0123456789abcdef0123456789abcdef";
+        assert_eq!(split_kid(kid, "v.vault.test"), None);
     }
 }

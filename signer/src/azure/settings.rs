@@ -18,6 +18,9 @@ pub const BACKOFF_BASE_VAR: &str = "MIDCORE_KV_BACKOFF_BASE_MS";
 
 /// Default overall deadline: long enough for a large bundle under heavy throttling.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+/// Longest deadline accepted: one week, far beyond any signing run, and small
+/// enough that adding it to the current time cannot overflow.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default concurrency: 16 requests in flight. With 50 ms of latency that is at
 /// most 320 requests per second, and the 10-second budget caps the total.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -62,6 +65,13 @@ impl Settings {
     /// Reads the settings; an invalid value is an error naming the variable.
     pub fn from_env() -> Result<Self, String> {
         let deadline = positive::<u64>(DEADLINE_VAR)?.map_or(DEFAULT_DEADLINE, Duration::from_secs);
+        if deadline > MAX_DEADLINE {
+            return Err(format!(
+                "{DEADLINE_VAR}={} is more than the maximum of {} seconds (one week)",
+                deadline.as_secs(),
+                MAX_DEADLINE.as_secs()
+            ));
+        }
         let concurrency = positive::<usize>(CONCURRENCY_VAR)?
             .unwrap_or(DEFAULT_CONCURRENCY)
             .min(64);
