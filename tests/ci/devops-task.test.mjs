@@ -108,6 +108,26 @@ test('secret connection keeps secret out of log', async () => {
   for (const call of calls) assert.ok(!call.argv.join(' ').includes(CLIENT_SECRET), `secret in argv of ${call.tool}`);
 });
 
+test('secret only in per-parameter variable is not read through the logging accessor', async () => {
+  const env = secretEnv('conn-spn');
+  env['ENDPOINT_AUTH_conn-spn'] = JSON.stringify({
+    scheme: 'ServicePrincipal',
+    parameters: { tenantid: TENANT, serviceprincipalid: CLIENT, authenticationType: 'spnKey' },
+  });
+  const { runner } = await runWithFakes({ connection: 'conn-spn', env: { ...env, SYSTEM_DEBUG: 'true' } });
+  assert.ok(runner.failed, runner.stdout);
+  assert.ok(runner.stdout.includes('has no client secret'), runner.stdout);
+  assert.ok(!runner.stdout.includes(CLIENT_SECRET), 'the client secret reached the log');
+});
+
+test('launch check gets no credentials', async () => {
+  const { calls } = await runWithFakes({ connection: 'conn-spn', env: secretEnv('conn-spn') });
+  const launch = calls.find((call) => call.tool === 'verify' || call.argv[0] === 'launch');
+  assert.ok(launch, 'the launch check did not run');
+  assert.equal(launch.env.AZURE_CLIENT_SECRET, undefined);
+  assert.equal(launch.env.AZURE_CLIENT_ID, undefined);
+});
+
 test('successful run sets output variables', async () => {
   const { commands, bundle } = await runWithFakes({ connection: 'conn-spn', env: secretEnv('conn-spn') });
   assert.equal(outputVariable(commands, 'manifest')?.message, path.join(bundle, 'build', 'integrity.json'));

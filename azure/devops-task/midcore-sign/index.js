@@ -71,16 +71,15 @@ function credentialsFromConnection(connectionId) {
 }
 
 /**
- * Reads a secret authorization parameter. The JSON form ENDPOINT_AUTH_<id>, which the agent
- * sets beside the per-parameter variables, is read first because the task library logs
- * per-parameter values in its debug output; the per-parameter variable is the fallback.
+ * Reads a secret authorization parameter from the JSON form ENDPOINT_AUTH_<id>, which the
+ * agent sets for every service connection. The per-parameter variable is never read: the
+ * task library's accessor for it writes the value to the debug log before it can be masked.
  */
 function secretParameter(connectionId, name) {
   const authorization = tl.getEndpointAuthorization(connectionId, true);
   const parameters = authorization && authorization.parameters ? authorization.parameters : {};
   const key = Object.keys(parameters).find((candidate) => candidate.toLowerCase() === name.toLowerCase());
-  if (key && parameters[key]) return parameters[key];
-  return tl.getEndpointAuthorizationParameter(connectionId, name, true) || '';
+  return key && parameters[key] ? parameters[key] : '';
 }
 
 /** Resolves a tool from its input, else from PATH. */
@@ -169,7 +168,10 @@ async function main() {
   if (exported.code !== 0) {
     throw new TaskError(`midcore-sign key export-public failed with exit code ${exported.code} for ${key}; the issues above name the cause`);
   }
-  const verified = await run(verifier, ['launch', bundle, '--trust', publicKey, '--mode', 'full'], childEnv);
+  // The launch check needs no credentials, so it gets none.
+  const verifierEnv = { ...process.env };
+  for (const name of Object.keys(credentialEnv)) delete verifierEnv[name];
+  const verified = await run(verifier, ['launch', bundle, '--trust', publicKey, '--mode', 'full'], verifierEnv);
   if (verified.code !== 0) {
     throw new TaskError(`Launch check failed (midcore-verify exit code ${verified.code}): ${bundle} does not verify with the vault key ${report.key_id}`);
   }

@@ -14,6 +14,11 @@ public_key="$work/vault-public.pem"
 
 run_reported "Midcore sign: export the public key" \
   "$MIDCORE_SIGN" "${export_arguments[@]}" --out "$public_key"
-run_reported "Midcore launch check" \
-  "$MIDCORE_VERIFY" launch "$INPUT_BUNDLE" --trust "$public_key" --mode full
+# The launch check needs no credentials, so the ones in the job's environment are left out.
+(
+  unset AZURE_CLIENT_SECRET ACTIONS_ID_TOKEN_REQUEST_TOKEN SYSTEM_ACCESSTOKEN \
+    AZURE_FEDERATED_TOKEN_FILE IDENTITY_HEADER
+  run_reported "Midcore launch check" \
+    "$MIDCORE_VERIFY" launch "$INPUT_BUNDLE" --trust "$public_key" --mode full
+)
 echo "Launch check passed: $INPUT_BUNDLE verifies with the vault key ${MIDCORE_SIGNED_KEY_ID:-(key id not reported)}"
