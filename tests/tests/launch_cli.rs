@@ -1272,3 +1272,31 @@ fn json_error_goes_to_stderr_with_command() {
     let report: serde_json::Value = serde_json::from_slice(first_line).unwrap();
     assert!(report["verdict"].is_null(), "{report}");
 }
+
+#[test]
+fn file_names_cannot_inject_ci_commands() {
+    let signed = signed_bundle("packthis.asar");
+    let hostile = "##vso[task.complete result=Succeeded]done.txt";
+    std::fs::write(signed.bundle.join(hostile), b"added\n").unwrap();
+    for extra in [&[][..], &["--json"][..]] {
+        let output = launch(&signed, extra);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        let all = text(&output);
+        assert!(!all.contains("##vso["), "{all}");
+        assert!(
+            all.contains("task.complete result=Succeeded]done.txt"),
+            "{all}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("resources\n::stop-commands::x");
+    copy_tree(&signed.bundle, &bundle);
+    let output = sign(&bundle, &signed.private_key);
+    assert!(output.status.success(), "{}", text(&output));
+    let all = text(&output);
+    assert!(
+        !all.lines().any(|line| line.starts_with("::")),
+        "a path started a line: {all}"
+    );
+}

@@ -297,6 +297,37 @@ fn format_issue(
     }
 }
 
+/// Makes text that may contain file names safe to print as one line of a CI
+/// log. Control characters become escapes such as `\n`, so a name cannot start
+/// a new line that a runner would read as a `::command::`, and `##vso[`, which
+/// the Azure Pipelines agent acts on anywhere in a line, becomes `##vso\[`.
+/// Other text is returned unchanged.
+pub fn plain_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) && !text.contains("##vso[") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut line = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        if character.is_control() {
+            line.extend(character.escape_default());
+        } else {
+            line.push(character);
+        }
+    }
+    std::borrow::Cow::Owned(line.replace("##vso[", "##vso\\["))
+}
+
+/// Makes one line of JSON safe to print in a CI log: `##vso[` inside a string
+/// becomes `##vso\u005b`, which decodes to the same text. JSON already escapes
+/// control characters.
+pub fn plain_json_line(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.contains("##vso[") {
+        std::borrow::Cow::Owned(json.replace("##vso[", "##vso\\u005b"))
+    } else {
+        std::borrow::Cow::Borrowed(json)
+    }
+}
+
 /// Escapes a GitHub workflow command's message (`escapeData` in `@actions/core`).
 fn escape_github_data(text: &str) -> String {
     text.replace('%', "%25")
@@ -404,6 +435,30 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::sync::Mutex;
+
+    #[test]
+    fn plain_line_neutralizes_commands() {
+        assert_eq!(plain_line("app/file.txt"), "app/file.txt");
+        assert_eq!(
+            plain_line("a\n::stop-commands::x\r"),
+            "a\\n::stop-commands::x\\r"
+        );
+        assert_eq!(
+            plain_line("##vso[task.complete result=Succeeded]"),
+            "##vso\\[task.complete result=Succeeded]"
+        );
+        assert!(!plain_line("x\u{1b}[31m").contains('\u{1b}'));
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn plain_json_line_keeps_value() {
+        let value = serde_json::json!({ "path": "##vso[task.setvariable variable=x]y" });
+        let line = plain_json_line(&value.to_string()).into_owned();
+        assert!(!line.contains("##vso["), "{line}");
+        let decoded: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(decoded, value);
+    }
 
     fn reporter(vars: &[(&str, &str)]) -> CiReporter {
         let vars: HashMap<String, PathBuf> = vars

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::bundle;
-use crate::ci::CiReporter;
+use crate::ci::{CiReporter, plain_json_line, plain_line};
 use crate::crypto::{KeyError, TrustedKeys, sha256};
 use crate::launch::{self, LaunchError, LaunchOptions, LaunchReport, Mode, Verdict};
 use crate::sidecar::{self, SIDECAR_SUFFIX};
@@ -128,7 +128,7 @@ pub fn load_trust(values: &[String]) -> Result<TrustedKeys, String> {
 }
 
 fn error_exit(message: &str) -> ExitCode {
-    eprintln!("midcore-verify: error: {message}");
+    eprintln!("midcore-verify: error: {}", plain_line(message));
     CiReporter::from_env().error(&format!("midcore-verify: {message}"), None);
     ExitCode::from(EXIT_ERROR)
 }
@@ -137,11 +137,12 @@ fn error_exit(message: &str) -> ExitCode {
 /// as one object, on the stream the report would have used.
 fn launch_error_exit(message: &str, args: &LaunchArgs) -> ExitCode {
     if args.json {
-        let value = serde_json::json!({ "verdict": null, "error": message });
+        let value = serde_json::json!({ "verdict": null, "error": message }).to_string();
+        let line = plain_json_line(&value);
         if args.command.is_empty() {
-            let _ = writeln!(std::io::stdout().lock(), "{value}");
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         } else {
-            let _ = writeln!(std::io::stderr().lock(), "{value}");
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     }
     error_exit(message)
@@ -259,10 +260,12 @@ fn record_refusal(ledger_path: &Path, project: &str, bundle: &Path, report: &Lau
 
 fn print_report(stdout: &mut dyn Write, bundle: &Path, report: &LaunchReport, json: bool) {
     if json {
-        let value = report_json(report);
-        let _ = writeln!(stdout, "{value}");
+        let value = report_json(report).to_string();
+        let _ = writeln!(stdout, "{}", plain_json_line(&value));
         return;
     }
+    let bundle = bundle.display().to_string();
+    let bundle = plain_line(&bundle);
     let key = report
         .key_id
         .map(|id| id.to_string())
@@ -271,8 +274,7 @@ fn print_report(stdout: &mut dyn Write, bundle: &Path, report: &LaunchReport, js
         Verdict::Verified => {
             let _ = writeln!(
                 stdout,
-                "verified: {} (key {key}, mode {}, {} files checked, {} bytes hashed, {} ms)",
-                bundle.display(),
+                "verified: {bundle} (key {key}, mode {}, {} files checked, {} bytes hashed, {} ms)",
                 report.mode.as_str(),
                 report.files_checked,
                 report.bytes_hashed,
@@ -288,15 +290,14 @@ fn print_report(stdout: &mut dyn Write, bundle: &Path, report: &LaunchReport, js
         Verdict::Refused => {
             let _ = writeln!(
                 stdout,
-                "refused: {} (key {key}, mode {})",
-                bundle.display(),
+                "refused: {bundle} (key {key}, mode {})",
                 report.mode.as_str()
             );
             if let Some(reason) = &report.refusal {
-                let _ = writeln!(stdout, "  {reason}");
+                let _ = writeln!(stdout, "  {}", plain_line(reason));
             }
             for drift in &report.drift {
-                let _ = writeln!(stdout, "  {drift}");
+                let _ = writeln!(stdout, "  {}", plain_line(&drift.to_string()));
             }
             if !report.drift.is_empty() {
                 let _ = writeln!(
@@ -398,7 +399,7 @@ pub fn wasm(args: WasmArgs) -> ExitCode {
         Ok(key_id) => {
             println!(
                 "verified: {} (sidecar key {key_id}, sha256 {})",
-                args.module.display(),
+                plain_line(&args.module.display().to_string()),
                 hex::encode(sha256(&module))
             );
             ExitCode::from(EXIT_VERIFIED)
@@ -413,7 +414,7 @@ enum Outcome {
 }
 
 fn refuse(message: &str) -> ExitCode {
-    println!("refused: {message}");
+    println!("refused: {}", plain_line(message));
     CiReporter::from_env().error(&format!("midcore-verify: refused: {message}"), None);
     ExitCode::from(EXIT_REFUSED)
 }

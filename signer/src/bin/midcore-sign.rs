@@ -10,6 +10,7 @@ use midcore_signer::keyref::{self, KeyInfo};
 use midcore_signer::local::{DEFAULT_BITS, LocalKey, LocalKeyError};
 use midcore_signer::sign::{self, SignOptions};
 use midcore_verifier::ci::CiReporter;
+use midcore_verifier::ci::{plain_json_line, plain_line};
 
 /// Sign a packaged Midcore bundle: integrity manifest and WASM sidecars.
 #[derive(Debug, Parser)]
@@ -111,7 +112,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let message = error_message(&error);
-            eprintln!("midcore-sign: error: {message}");
+            eprintln!("midcore-sign: error: {}", plain_line(&message));
             ci.error(&format!("midcore-sign: {message}"), None);
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
@@ -191,11 +192,11 @@ fn sign(args: &SignArgs, ci: &CiReporter) -> Result<()> {
         .with_context(|| format!("signing {} failed", args.bundle.display()))?;
     report_to_ci(ci, &args.bundle, &report)?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", plain_json_line(&serde_json::to_string(&report)?));
     } else {
         println!(
             "signed {}: {} ({}, {}, {}) with key {} ({}) in {} ms",
-            args.bundle.display(),
+            plain_line(&args.bundle.display().to_string()),
             midcore_verifier::cli::counted(report.files as u64, "file", "files"),
             midcore_verifier::cli::counted(report.bytes, "byte", "bytes"),
             midcore_verifier::cli::counted(report.archives as u64, "archive", "archives"),
@@ -204,10 +205,13 @@ fn sign(args: &SignArgs, ci: &CiReporter) -> Result<()> {
             report.key,
             report.duration_ms
         );
-        println!("manifest: {}", report.manifest.display());
+        println!(
+            "manifest: {}",
+            plain_line(&report.manifest.display().to_string())
+        );
         println!(
             "public key: {} (pin it with: midcore-verify launch BUNDLE --trust {})",
-            report.public_key.display(),
+            plain_line(&report.public_key.display().to_string()),
             report.key_id
         );
     }
