@@ -106,7 +106,7 @@ test('mock run reports throttling past deadline', async () => {
     assert.ok(runner.failed);
     const issues = commands.filter((command) => command.command === 'task.logissue' && command.properties.type === 'error');
     assert.equal(issues.length, 1, runner.stdout);
-    assert.match(issues[0].message, /timed out: the run's deadline of 3 s passed/);
+    assert.match(issues[0].message, /timed out: the run's deadline of 3 s (passed|would pass)/);
   } finally {
     await emulator.setFaults({ throttle_for_secs: 0 });
   }

@@ -217,7 +217,7 @@ impl Shared {
             attempts += 1;
             if limited && let Err(wait) = self.window.acquire(self.deadline).await {
                 let when = format!(
-                    "while waiting {} ms for the budget of {} operations per 10 s ({OPS_PER_10S_VAR})",
+                    "passed while waiting {} ms for the budget of {} operations per 10 s ({OPS_PER_10S_VAR})",
                     wait.as_millis(),
                     self.window.budget.load(Ordering::Relaxed)
                 );
@@ -226,11 +226,15 @@ impl Shared {
             let generation = self.credential.generation();
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(self.deadline_message(operation, "before the request could be sent"));
+                return Err(
+                    self.deadline_message(operation, "passed before the request could be sent")
+                );
             }
             let failure = match tokio::time::timeout(remaining, attempt_once()).await {
                 Err(_) => {
-                    return Err(self.deadline_message(operation, "while waiting for Key Vault"));
+                    return Err(
+                        self.deadline_message(operation, "passed while waiting for Key Vault")
+                    );
                 }
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(error)) => retry::classify(&error),
@@ -286,7 +290,10 @@ impl Shared {
             if Instant::now() + delay >= self.deadline {
                 return Err(self.deadline_message(
                     operation,
-                    &format!("the next retry after {reason} would start past it"),
+                    &format!(
+                        "would pass before the next retry after {reason}, due in {} ms, could start",
+                        delay.as_millis()
+                    ),
                 ));
             }
             tracing::warn!(%vault, %key, operation = op, attempt = attempts, delay_ms = delay.as_millis(), %reason, "retrying Key Vault request");
@@ -297,7 +304,7 @@ impl Shared {
 
     fn deadline_message(&self, operation: Operation, when: &str) -> String {
         format!(
-            "{} on key {} in Key Vault {} timed out: the run's deadline of {} s passed {when} (set {DEADLINE_VAR} to change it)",
+            "{} on key {} in Key Vault {} timed out: the run's deadline of {} s {when} (set {DEADLINE_VAR} to change it)",
             operation.name(),
             self.key_label(),
             self.reference.host,

@@ -53,12 +53,13 @@ impl KeyReference {
         // 1. Host and optional port.
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => {
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| invalid("the port is not a number from 1 to 65535"))?;
-                if port == 0 {
-                    return Err(invalid("the port is not a number from 1 to 65535"));
+                let bad_port = || invalid("the port is not a number from 1 to 65535");
+                // Plain digits only: no sign and no leading zero, so the
+                // reference is printed back exactly as written.
+                if !port.bytes().all(|b| b.is_ascii_digit()) || port.starts_with('0') {
+                    return Err(bad_port());
                 }
+                let port: u16 = port.parse().map_err(|_| bad_port())?;
                 (host, Some(port))
             }
             None => (authority, None),
@@ -70,7 +71,14 @@ impl KeyReference {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         };
-        if host.len() > 253 || !host.contains('.') || !host.split('.').all(valid_label) {
+        let all_numeric = host
+            .split('.')
+            .all(|label| label.bytes().all(|b| b.is_ascii_digit()));
+        if host.len() > 253
+            || !host.contains('.')
+            || all_numeric
+            || !host.split('.').all(valid_label)
+        {
             return Err(invalid(
                 "the vault host is not a DNS name such as NAME.vault.azure.net",
             ));
@@ -188,6 +196,9 @@ mod tests {
             "azure-kv://vault.azure.net/keys/a/123",
             "azure-kv://vault.azure.net:0/keys/a",
             "azure-kv://vault.azure.net:99999/keys/a",
+            "azure-kv://vault.azure.net:+443/keys/a",
+            "azure-kv://vault.azure.net:0443/keys/a",
+            "azure-kv://127.0.0.1:8443/keys/a",
             "azure-kv://user@vault.azure.net/keys/a",
             "azure-kv://vault.azure.net/keys/a?x=1",
             "azure-kv://localhost/keys/a",
