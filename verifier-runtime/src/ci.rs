@@ -299,9 +299,10 @@ fn format_issue(
 
 /// Makes text that may contain file names safe to print as one line of a CI
 /// log. Control characters become escapes such as `\n`, so a name cannot start
-/// a new line that a runner would read as a `::command::`, and `##vso[`, which
-/// the Azure Pipelines agent acts on anywhere in a line, becomes `##vso\[`.
-/// Other text is returned unchanged.
+/// a new line that a runner would read as a `::command::`. The prefix of Azure
+/// Pipelines logging commands, `##vso[`, becomes `##vso\[` wherever it occurs,
+/// without relying on where in a line the agent looks for it. Other text is
+/// returned unchanged.
 pub fn plain_line(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) && !text.contains("##vso[") {
         return std::borrow::Cow::Borrowed(text);

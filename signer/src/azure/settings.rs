@@ -18,7 +18,7 @@ pub const BACKOFF_BASE_VAR: &str = "MIDCORE_KV_BACKOFF_BASE_MS";
 
 /// Default overall deadline: long enough for a large bundle under heavy throttling.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
-/// Longest deadline accepted: one week, far beyond any signing run, and small
+/// Maximum deadline: one week, far beyond any signing run, and small
 /// enough that adding it to the current time cannot overflow.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default concurrency: 16 requests in flight. With 50 ms of latency that is at
