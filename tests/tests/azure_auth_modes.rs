@@ -98,11 +98,10 @@ fn github_oidc_request_token_stays_secret() {
     assert!(!log.contains("wrong-request-token"), "{log}");
 }
 
-#[test]
-fn azure_pipelines_signs() {
-    let fixture = Fixture::new();
+/// The variables an Azure DevOps agent sets for `azure-pipelines`, with the OIDC URL given.
+fn pipelines_env(fixture: &Fixture, oidc_url: &str) -> Vec<(String, String)> {
     let info = fixture.info();
-    let mut env = federated_env(&fixture);
+    let mut env = federated_env(fixture);
     env.push((
         "AZURE_SERVICE_CONNECTION_ID".to_owned(),
         info.ado_service_connection_id.clone(),
@@ -111,10 +110,14 @@ fn azure_pipelines_signs() {
         "SYSTEM_ACCESSTOKEN".to_owned(),
         info.ado_access_token.clone(),
     ));
-    env.push((
-        "SYSTEM_OIDCREQUESTURI".to_owned(),
-        info.ado_oidc_url.clone(),
-    ));
+    env.push(("SYSTEM_OIDCREQUESTURI".to_owned(), oidc_url.to_owned()));
+    env
+}
+
+#[test]
+fn azure_pipelines_signs() {
+    let fixture = Fixture::new();
+    let env = pipelines_env(&fixture, &fixture.info().ado_oidc_url);
     let result = json(&probe(
         &["sign", &fixture.reference(KEY), "azure-pipelines", "2"],
         &env,
@@ -126,20 +129,11 @@ fn azure_pipelines_signs() {
 #[test]
 fn azure_pipelines_requires_https_oidc_url() {
     let fixture = Fixture::new();
-    let info = fixture.info();
-    let mut env = federated_env(&fixture);
-    env.push((
-        "AZURE_SERVICE_CONNECTION_ID".to_owned(),
-        info.ado_service_connection_id.clone(),
-    ));
-    env.push((
-        "SYSTEM_ACCESSTOKEN".to_owned(),
-        info.ado_access_token.clone(),
-    ));
-    env.push((
-        "SYSTEM_OIDCREQUESTURI".to_owned(),
-        info.ado_oidc_url.replacen("https://", "http://", 1),
-    ));
+    let plain_http = fixture
+        .info()
+        .ado_oidc_url
+        .replacen("https://", "http://", 1);
+    let env = pipelines_env(&fixture, &plain_http);
     let output = probe(&["info", &fixture.reference(KEY), "azure-pipelines"], &env);
     assert!(!output.status.success());
     assert!(

@@ -46,21 +46,12 @@ impl Fixture {
     }
 
     fn append(&self, receipt: &Path, tenant: &str) -> Output {
-        run(&[
-            "ledger",
-            "append",
-            path_str(&self.ledger()),
-            "--project",
-            PROJECT,
-            "--tenant",
+        append_to(
+            &self.ledger(),
             tenant,
-            "--receipt",
-            path_str(receipt),
-            "--receipt-key",
-            path_str(&self.key.public_pem),
-            "--receipt-key",
-            path_str(&self.rotated.public_pem),
-        ])
+            receipt,
+            &[&self.key.public_pem, &self.rotated.public_pem],
+        )
     }
 
     fn verify(&self, file: &Path) -> Output {
@@ -472,19 +463,7 @@ fn missing_receipt_key_file_exits_2() {
         &fixture.key,
     );
     let missing_key = fixture.dir.path().join("no-such-key.pem");
-    let output = run(&[
-        "ledger",
-        "append",
-        path_str(&fixture.ledger()),
-        "--project",
-        PROJECT,
-        "--tenant",
-        TENANT,
-        "--receipt",
-        path_str(&receipt),
-        "--receipt-key",
-        path_str(&missing_key),
-    ]);
+    let output = append_to(&fixture.ledger(), TENANT, &receipt, &[&missing_key]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("no-such-key.pem: failed to open"),
@@ -579,19 +558,7 @@ fn append_into_missing_folder_names_it() {
         &fixture.key,
     );
     let missing = fixture.dir.path().join("no-such-folder/app.ledger");
-    let output = run(&[
-        "ledger",
-        "append",
-        path_str(&missing),
-        "--project",
-        PROJECT,
-        "--tenant",
-        TENANT,
-        "--receipt",
-        path_str(&receipt),
-        "--receipt-key",
-        path_str(&fixture.key.public_pem),
-    ]);
+    let output = append_to(&missing, TENANT, &receipt, &[&fixture.key.public_pem]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("no-such-folder is not an existing folder"),
@@ -599,4 +566,24 @@ fn append_into_missing_folder_names_it() {
         stderr(&output)
     );
     assert!(!stderr(&output).contains(".lock"), "{}", stderr(&output));
+}
+
+/// Runs `ledger append` on `ledger` for project `PROJECT` with the given receipt keys.
+fn append_to(ledger: &Path, tenant: &str, receipt: &Path, keys: &[&Path]) -> Output {
+    let mut args = vec![
+        "ledger",
+        "append",
+        path_str(ledger),
+        "--project",
+        PROJECT,
+        "--tenant",
+        tenant,
+        "--receipt",
+        path_str(receipt),
+    ];
+    for key in keys {
+        args.push("--receipt-key");
+        args.push(path_str(key));
+    }
+    run(&args)
 }
