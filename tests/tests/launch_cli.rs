@@ -726,11 +726,13 @@ fn keygen_writes_private_key_mode_0600() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+
     let again = run_keygen(&private_key, &public_key);
     assert!(
         !again.status.success(),
         "keygen overwrote an existing private key"
     );
+
     let small_private = dir.path().join("s.pem");
     let small_public = dir.path().join("s.pub");
     let small = run(

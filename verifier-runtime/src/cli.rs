@@ -138,14 +138,19 @@ fn error_exit(message: &str) -> ExitCode {
 fn launch_error_exit(message: &str, args: &LaunchArgs) -> ExitCode {
     if args.json {
         let value = serde_json::json!({ "verdict": null, "error": message }).to_string();
-        let line = plain_json_line(&value);
-        if args.command.is_empty() {
-            let _ = writeln!(std::io::stdout().lock(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
+        let _ = writeln!(report_stream(args), "{}", plain_json_line(&value));
     }
     error_exit(message)
+}
+
+/// Returns the stream for the launch report: stdout, or stderr when a COMMAND
+/// follows, so that the command's stdout carries only its own output.
+fn report_stream(args: &LaunchArgs) -> Box<dyn Write> {
+    if args.command.is_empty() {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::stderr().lock())
+    }
 }
 
 /// Runs `midcore-verify launch`.
@@ -179,22 +184,7 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
         }
     };
 
-    // With a COMMAND the report goes to stderr, so the command's stdout carries only its own output.
-    if args.command.is_empty() {
-        print_report(
-            &mut std::io::stdout().lock(),
-            &args.bundle,
-            &report,
-            args.json,
-        );
-    } else {
-        print_report(
-            &mut std::io::stderr().lock(),
-            &args.bundle,
-            &report,
-            args.json,
-        );
-    }
+    print_report(&mut report_stream(&args), &args.bundle, &report, args.json);
     let verified = report.verdict == Verdict::Verified;
     if !verified {
         annotate_refusal(&args.bundle, &report, args.development);

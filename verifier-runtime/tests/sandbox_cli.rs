@@ -173,7 +173,7 @@ fn cache_inside_bundle_maps_to_2() {
     }
 }
 
-/// Every path under `root`, sorted, to show that a rejected run created nothing.
+/// Lists every path under `root`, sorted, to show that a rejected run created nothing.
 fn bundle_listing(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut paths = Vec::new();
     let mut pending = vec![root.to_path_buf()];
@@ -213,6 +213,7 @@ fn fifo_cache_key_rejected_without_hanging() {
         .expect("run mkfifo");
     assert!(made.success());
     let pem = write_public_pem(outside.path(), &key);
+
     let mut child = Command::new(env!("CARGO_BIN_EXE_midcore-verify"))
         .arg("run")
         .arg(bundle.root())
@@ -228,6 +229,7 @@ fn fifo_cache_key_rejected_without_hanging() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start midcore-verify");
+
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while child.try_wait().expect("poll midcore-verify").is_none() {
         if std::time::Instant::now() > deadline {
@@ -236,6 +238,7 @@ fn fifo_cache_key_rejected_without_hanging() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+
     let output = child.wait_with_output().expect("collect output");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(6), "{stderr}");

@@ -1,4 +1,4 @@
-//! `midcore-verify run`: verify a bundle, load one runner, answer one request.
+//! `midcore-verify run`: verify a bundle, load one runner and run it on one request.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -78,8 +78,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         let error = super::LoadError::CacheInsideBundle { path: dir.clone() };
         return Err((crate::cli::EXIT_ERROR, error.to_string()));
     }
-    // Whoever can read the key can forge cache entries, so it must not ship
-    // in the bundle, which `run` does not hash apart from the runner.
+    // Anyone who can read the key can forge cache entries. The key therefore
+    // must not ship in the bundle, whose files `run` does not hash apart from the runner.
     if let Some(key) = &args.cache_key
         && resolves_inside(key, &args.bundle)
     {
@@ -203,10 +203,10 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Reports whether `path`, which need not exist yet, lies inside the folder
-/// `root`. Symbolic links in the part that exists are resolved; `.` and `..`
-/// in the part that does not exist are applied by name, which is exact there
-/// because a missing component cannot be a link. The loader checks the created
-/// cache folder again; this check runs before anything is created.
+/// `root`. Symbolic links in the part that exists are resolved. In the part
+/// that does not exist, `.` and `..` are applied by name, which is exact
+/// because a missing component cannot be a link. This check runs before
+/// anything is created, and the loader checks the created cache folder again.
 fn resolves_inside(path: &std::path::Path, root: &std::path::Path) -> bool {
     use std::path::Component;
 
