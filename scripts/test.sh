@@ -9,6 +9,31 @@ root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Electron's ASAR test archives live outside the repository, in shared/ beside
+# it (or beside a folder above it). MIDCORE_FIXTURES_DIR overrides the search.
+step "ASAR fixtures"
+if [[ -z "${MIDCORE_FIXTURES_DIR:-}" ]]; then
+  folder="$root"
+  while [[ "$folder" != / ]]; do
+    folder="$(dirname "$folder")"
+    if [[ -f "$folder/shared/fixtures/electron-asar/expected/packthis.asar" ]]; then
+      MIDCORE_FIXTURES_DIR="$folder/shared/fixtures/electron-asar"
+      break
+    fi
+  done
+  # NOTE: a clone made outside the project folder (for example under /tmp) has
+  # no shared/ above it; this machine keeps the project's copy at /work/shared.
+  if [[ -z "${MIDCORE_FIXTURES_DIR:-}" && -f /work/shared/fixtures/electron-asar/expected/packthis.asar ]]; then
+    MIDCORE_FIXTURES_DIR=/work/shared/fixtures/electron-asar
+  fi
+fi
+if [[ ! -f "${MIDCORE_FIXTURES_DIR:-}/expected/packthis.asar" ]]; then
+  echo "ASAR fixtures not found: put shared/fixtures/electron-asar beside the repository or set MIDCORE_FIXTURES_DIR" >&2
+  exit 1
+fi
+export MIDCORE_FIXTURES_DIR
+echo "using $MIDCORE_FIXTURES_DIR"
+
 step "Rust formatting"
 cargo fmt --all --check
 

@@ -49,12 +49,7 @@ fn bundle(root: &Path, modules: usize) -> PathBuf {
     let bundle = root.join("resources");
     let runners = bundle.join("local-compute/runners");
     std::fs::create_dir_all(&runners).expect("bundle folders");
-    // CI clones the repository beside `shared/`; a worktree may sit deeper, so search upwards.
-    let archive = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|folder| folder.join("shared/fixtures/electron-asar/expected/packthis.asar"))
-        .find(|path| path.exists())
-        .expect("shared/fixtures beside the repository");
+    let archive = midcore_e2e::asar_fixtures().join("expected/packthis.asar");
     std::fs::write(
         bundle.join("app.asar"),
         std::fs::read(archive).expect("fixture archive"),

@@ -39,14 +39,8 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// The Electron ASAR fixtures in `shared/`, which CI places beside the
-/// repository; a worktree may sit deeper, so the folders above are searched.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|folder| folder.join("shared/fixtures/electron-asar"))
-        .find(|candidate| candidate.join("expected/packthis.asar").exists())
-        .expect("shared/fixtures/electron-asar beside the repository")
+    midcore_e2e::asar_fixtures()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use midcore_verifier::asar::{Archive, AsarErrorKind, BLOCK_SIZE, EntryKind, block_count};
 use midcore_verifier::crypto::sha256;
 
-/// Locates the shared fixtures beside the repository (`<repo>/../shared`). A git worktree
-/// nested one level deeper finds them further up.
+/// Locates the fixtures: `MIDCORE_FIXTURES_DIR` when set (`scripts/test.sh`
+/// sets it), else `shared/` beside the repository (`<repo>/../shared`) or a
+/// folder above it, as a git worktree nested deeper needs.
 fn fixtures() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MIDCORE_FIXTURES_DIR") {
+        return PathBuf::from(dir);
+    }
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     crate_dir
         .ancestors()
